@@ -1,0 +1,76 @@
+namespace HrnnPipeline.Features;
+
+/// <summary>
+/// Sessions of many users in flat arrays (no object per event), in the order the trainer consumes them: users,
+/// then each user's sessions by start time, then events by time. This is what the Arrow IPC files hold.
+/// </summary>
+public sealed class SessionDataset
+{
+    /// <summary>Dense item index per event (1..N; 0 is padding and never appears).</summary>
+    public required int[] Items { get; init; }
+    /// <summary>Event time, Unix epoch milliseconds.</summary>
+    public required long[] Timestamps { get; init; }
+    /// <summary>Event offsets: session s spans Items[SessionStarts[s]..SessionStarts[s+1]). Length = sessions + 1.</summary>
+    public required int[] SessionStarts { get; init; }
+    /// <summary>Warehouse session index per session (stable across the split files).</summary>
+    public required int[] SessionIds { get; init; }
+    /// <summary>Session offsets: user block u spans sessions UserStarts[u]..UserStarts[u+1]). Length = users + 1.</summary>
+    public required int[] UserStarts { get; init; }
+    /// <summary>Dense user index per user block.</summary>
+    public required int[] Users { get; init; }
+
+    public int EventCount => Items.Length;
+    public int SessionCount => SessionStarts.Length - 1;
+    public int UserCount => Users.Length;
+
+    public ReadOnlySpan<int> SessionItems(int session) =>
+        Items.AsSpan(SessionStarts[session], SessionStarts[session + 1] - SessionStarts[session]);
+
+    public int SessionLength(int session) => SessionStarts[session + 1] - SessionStarts[session];
+
+    public static SessionDataset Empty { get; } = new()
+    {
+        Items = [], Timestamps = [], SessionStarts = [0], SessionIds = [], UserStarts = [0], Users = [],
+    };
+
+    /// <summary>
+    /// Builds the flat arrays from events sorted by user, session and time. Used by the Arrow reader and by tests
+    /// that hand-make tiny datasets.
+    /// </summary>
+    public static SessionDataset FromSortedEvents(
+        ReadOnlySpan<int> users, ReadOnlySpan<int> sessions, ReadOnlySpan<int> items, ReadOnlySpan<long> timestamps)
+    {
+        var sessionStarts = new List<int>();
+        var sessionIds = new List<int>();
+        var userStarts = new List<int>();
+        var userIds = new List<int>();
+        var seenUsers = new HashSet<int>();
+        for (int e = 0; e < items.Length; e++)
+        {
+            bool newUser = e == 0 || users[e] != users[e - 1];
+            if (newUser)
+            {
+                if (!seenUsers.Add(users[e]))
+                    throw new InvalidDataException($"events of user {users[e]} are not contiguous (event {e})");
+                userStarts.Add(sessionStarts.Count);
+                userIds.Add(users[e]);
+            }
+            if (newUser || sessions[e] != sessions[e - 1])
+            {
+                sessionStarts.Add(e);
+                sessionIds.Add(sessions[e]);
+            }
+        }
+        sessionStarts.Add(items.Length);
+        userStarts.Add(sessionIds.Count);
+        return new SessionDataset
+        {
+            Items = items.ToArray(),
+            Timestamps = timestamps.ToArray(),
+            SessionStarts = [.. sessionStarts],
+            SessionIds = [.. sessionIds],
+            UserStarts = [.. userStarts],
+            Users = [.. userIds],
+        };
+    }
+}
