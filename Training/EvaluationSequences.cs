@@ -1,0 +1,65 @@
+using HrnnPipeline.Features;
+
+namespace HrnnPipeline.Training;
+
+/// <summary>
+/// Joins each user's history with later sessions, so the model is bootstrapped with the whole history
+/// (Quadrana et al. 2017 sec. 4.3) before the later sessions are evaluated, or before the next session is scored.
+/// </summary>
+public static class EvaluationSequences
+{
+    /// <summary>Users of <paramref name="evaluated"/>, each with their history first; per session, whether it is
+    /// evaluated. Users with no evaluated session are left out.</summary>
+    public static (SessionDataset Data, bool[] Evaluated) Join(SessionDataset history, SessionDataset evaluated) =>
+        Build(history, evaluated, keepHistoryOnlyUsers: false);
+
+    /// <summary>Every user of either dataset, with their sessions of <paramref name="first"/> then of <paramref name="second"/>.</summary>
+    public static SessionDataset Concatenate(SessionDataset first, SessionDataset second) =>
+        Build(first, second, keepHistoryOnlyUsers: true).Data;
+
+    static (SessionDataset Data, bool[] Flags) Build(SessionDataset history, SessionDataset later, bool keepHistoryOnlyUsers)
+    {
+        var laterBlock = new Dictionary<int, int>(later.UserCount);
+        for (int u = 0; u < later.UserCount; u++) laterBlock[later.Users[u]] = u;
+        var historyBlock = new Dictionary<int, int>(history.UserCount);
+        for (int u = 0; u < history.UserCount; u++) historyBlock[history.Users[u]] = u;
+
+        var users = keepHistoryOnlyUsers
+            ? history.Users.Concat(later.Users.Where(u => !historyBlock.ContainsKey(u))).ToArray()
+            : later.Users.ToArray();
+        var items = new List<int>(history.EventCount + later.EventCount);
+        var times = new List<long>(items.Capacity);
+        var sessionStarts = new List<int> { 0 };
+        var sessionIds = new List<int>();
+        var userStarts = new List<int> { 0 };
+        var flags = new List<bool>();
+
+        void AppendUser(SessionDataset source, int block, bool flag)
+        {
+            for (int s = source.UserStarts[block]; s < source.UserStarts[block + 1]; s++)
+            {
+                for (int e = source.SessionStarts[s]; e < source.SessionStarts[s + 1]; e++)
+                {
+                    items.Add(source.Items[e]);
+                    times.Add(source.Timestamps[e]);
+                }
+                sessionStarts.Add(items.Count);
+                sessionIds.Add(source.SessionIds[s]);
+                flags.Add(flag);
+            }
+        }
+
+        foreach (var user in users)
+        {
+            if (historyBlock.TryGetValue(user, out var h)) AppendUser(history, h, false);
+            if (laterBlock.TryGetValue(user, out var l)) AppendUser(later, l, true);
+            userStarts.Add(sessionIds.Count);
+        }
+        var data = new SessionDataset
+        {
+            Items = [.. items], Timestamps = [.. times], SessionStarts = [.. sessionStarts], SessionIds = [.. sessionIds],
+            UserStarts = [.. userStarts], Users = users,
+        };
+        return (data, [.. flags]);
+    }
+}

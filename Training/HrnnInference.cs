@@ -1,0 +1,170 @@
+using HrnnPipeline.Features;
+using static TorchSharp.torch;
+
+namespace HrnnPipeline.Training;
+
+/// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
+/// (number of items scoring at least as high) and the model's top-k.</summary>
+public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, double LogLoss);
+
+/// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
+/// state s_0, and the top-k for that session's start.</summary>
+public sealed record CaptureRows(int[] UserBlock, float[] UserState, float[] SessionState, int[] TopK, float[] TopScores, int K);
+
+/// <summary>
+/// Runs users' sessions through a trained model with the same user-parallel batching as training (no dropout, no
+/// gradients), for evaluation (full-ranking predictions inside flagged sessions) and for scoring (the state each
+/// user's next session starts from). Rows needing full-catalogue scores are scored together per chunk, in blocks,
+/// so the device is not synchronised per step.
+/// </summary>
+public sealed class HrnnInference(HrnnModel model, Device device)
+{
+    const int StepsPerChunk = 64;
+    const int ScoreBlock = 1024;
+
+    public sealed record Request(SessionDataset Data, int BatchSize, int TopK)
+    {
+        public bool[]? EvalSessions { get; init; }
+        public bool CaptureFinal { get; init; }
+        /// <summary>Remove items the user already consumed from captured top-k lists.</summary>
+        public bool ExcludeSeen { get; init; }
+        public int[]? UserOrder { get; init; }
+    }
+
+    public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
+        CancellationToken ct = default)
+    {
+        model.eval();
+        var data = request.Data;
+        var order = request.UserOrder ?? Enumerable.Range(0, data.UserCount).ToArray();
+        var batcher = new UserParallelBatcher(data, model.Settings.Model, request.BatchSize, order,
+            request.EvalSessions, request.CaptureFinal);
+        int batch = request.BatchSize, k = Math.Min(request.TopK, model.ItemTableSize - 1);
+        using var _ = no_grad();
+        var state = model.ZeroState(batch, device);
+        foreach (var chunk in batcher.Chunks(StepsPerChunk))
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var (inputs, sessionStart, userStart) = Upload(chunk);
+            var queries = new List<Tensor>();
+            var captureUser = new List<Tensor>();
+            var captureSession = new List<Tensor>();
+            var predUser = new List<int>(); var predPos = new List<int>(); var predTarget = new List<int>();
+            var capUsers = new List<int>();
+            for (int t = 0; t < chunk.Steps; t++)
+            {
+                var (next, initial) = model.Step(model.InputSource, inputs[t], state, sessionStart[t], userStart[t], training: false);
+                foreach (var old in state.Session) old.Dispose();
+                state.User?.Dispose();
+                state = new HrnnModel.State(next.Session.Select(x => x.DetachFromDisposeScope()).ToArray(),
+                    next.User?.DetachFromDisposeScope());
+                var startRows = new List<long>(); var nextRows = new List<long>(); var captures = new List<long>();
+                for (int b = 0; b < batch; b++)
+                {
+                    int row = t * batch + b;
+                    var flags = (StepFlags)chunk.Flags[row];
+                    if ((flags & StepFlags.Capture) != 0) { captures.Add(b); capUsers.Add(chunk.User[row]); }
+                    if (chunk.EvalUser[row] < 0) continue;
+                    if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0)
+                    {
+                        startRows.Add(b);
+                        predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
+                    }
+                    if (chunk.Target[row] != 0)
+                    {
+                        nextRows.Add(b);
+                        predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
+                    }
+                }
+                // Queries are appended in the same order as the prediction lists above: start rows, then next rows.
+                if (startRows.Count > 0)
+                    queries.Add(model.StartQuery(initial!.index_select(0, Index(startRows))));
+                if (nextRows.Count > 0)
+                    queries.Add(state.Session[^1].index_select(0, Index(nextRows)));
+                if (captures.Count > 0)
+                {
+                    var idx = Index(captures);
+                    var sessionState = initial is not null ? initial.index_select(0, idx) : state.Session[^1].index_select(0, idx);
+                    captureSession.Add(sessionState);
+                    if (state.User is not null) captureUser.Add(state.User.index_select(0, idx));
+                }
+            }
+            if (onPredictions is not null && predTarget.Count > 0)
+                onPredictions(RankTargets(cat(queries, 0), predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k));
+            if (onCapture is not null && capUsers.Count > 0)
+                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null));
+        }
+        foreach (var s in state.Session) s.Dispose();
+        state.User?.Dispose();
+    }
+
+    (Tensor[] Inputs, Tensor[] SessionStart, Tensor[] UserStart) Upload(StepChunk chunk)
+    {
+        var n = chunk.Steps * chunk.Batch;
+        var input = tensor(chunk.Input.AsSpan(0, n).ToArray().Select(i => (long)i).ToArray(), [chunk.Steps, chunk.Batch]).to(device);
+        var flags = tensor(chunk.Flags.AsSpan(0, n).ToArray(), [chunk.Steps, chunk.Batch]).to(device);
+        var sessionStart = flags.bitwise_and(2).ne(0).to_type(ScalarType.Float32).unsqueeze(2);
+        var userStart = flags.bitwise_and(4).ne(0).to_type(ScalarType.Float32).unsqueeze(2);
+        return (input.unbind(0), sessionStart.unbind(0), userStart.unbind(0));
+    }
+
+    Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
+
+    PredictionRows RankTargets(Tensor queries, int[] users, int[] positions, int[] targets, int k)
+    {
+        var ranks = new long[targets.Length];
+        var topK = new int[targets.Length * k];
+        double logLoss = 0;
+        for (int start = 0; start < targets.Length; start += ScoreBlock)
+        {
+            int n = Math.Min(ScoreBlock, targets.Length - start);
+            using var scope = NewDisposeScope();
+            var scores = model.ScoreAll(queries.narrow(0, start, n));
+            var target = tensor(targets.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray()).to(device).unsqueeze(1);
+            var targetScore = scores.gather(1, target);
+            // Conservative ties: every item scoring at least the target's score ranks ahead of it.
+            scores.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
+            logLoss += (scores.logsumexp(1) - targetScore.squeeze(1)).sum().cpu().item<float>();
+            var top = scores.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
+            top.data<int>().CopyTo(topK, start * k);
+        }
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss);
+    }
+
+    CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom)
+    {
+        var session = cat(sessionStates, 0);
+        var user = userStates.Count > 0 ? cat(userStates, 0) : null;
+        var topK = new int[users.Length * k];
+        var topScores = new float[users.Length * k];
+        for (int start = 0; start < users.Length; start += ScoreBlock)
+        {
+            int n = Math.Min(ScoreBlock, users.Length - start);
+            using var scope = NewDisposeScope();
+            var states = session.narrow(0, start, n);
+            var scores = model.HasStartHead ? model.ScoreAll(model.StartQuery(states)) : model.ScoreAll(states);
+            if (excludeFrom is not null) MaskSeen(scores, users.AsSpan(start, n), excludeFrom);
+            var (values, indexes) = scores.topk(k, 1);
+            indexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);
+            values.cpu().data<float>().CopyTo(topScores, start * k);
+        }
+        return new CaptureRows(users,
+            user is null ? [] : user.cpu().data<float>().ToArray(),
+            session.cpu().data<float>().ToArray(), topK, topScores, k);
+    }
+
+    void MaskSeen(Tensor scores, ReadOnlySpan<int> users, SessionDataset data)
+    {
+        var rows = new List<long>();
+        var cols = new List<long>();
+        for (int r = 0; r < users.Length; r++)
+        {
+            int u = users[r];
+            int first = data.SessionStarts[data.UserStarts[u]], last = data.SessionStarts[data.UserStarts[u + 1]];
+            for (int e = first; e < last; e++) { rows.Add(r); cols.Add(data.Items[e]); }
+        }
+        if (rows.Count == 0) return;
+        scores.index_put_(float.NegativeInfinity, tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
+    }
+}

@@ -1,0 +1,196 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace HrnnPipeline.Training;
+
+/// <summary>
+/// The hierarchical RNN of Quadrana et al. 2017. A session GRU reads item inputs and scores the next item; a user GRU,
+/// updated only when a session ends (c_m = GRU_usr(s_m, c_m-1)), initialises the next session
+/// (s_m+1,0 = tanh(W_init c_m + b_init)). In hrnn-all the user state also enters the session GRU at every step.
+/// The same module serves the session-only baselines (rnn, rnn-concat), which simply never use the user parts.
+///
+/// The three item tables (input gates or embedding, output embedding, output bias) are indexed by item and are
+/// trained row-sparsely: callers pass a table and indices, which is either the full table (inference) or the rows a
+/// training step gathered (so only those rows are updated). The GRU cell is written out (PyTorch's GRUCell
+/// equations) so one-hot input can be an N x 3H gate table, exactly one-hot times W_in, as in the paper.
+/// </summary>
+public sealed class HrnnModel : nn.Module
+{
+    public HrnnSettings Settings { get; }
+    public int ItemTableSize { get; }
+
+    // Item tables, trained row-sparsely.
+    public readonly Parameter? InputTable;   // [N, 3H] one-hot gates, or [N, E] embedding; null when tied
+    public readonly Parameter OutputTable;   // [N, H]
+    public readonly Parameter OutputBias;    // [N]
+
+    // Session GRU, layer by layer.
+    readonly Parameter? _inputBias;          // [3H] for the one-hot gate table
+    readonly Linear? _inputProjection;       // E -> 3H (embedding or tied input)
+    readonly ParameterList _sessionWih = new(), _sessionWhh = new(), _sessionBih = new(), _sessionBhh = new();
+    // User GRU and the user-to-session parts.
+    readonly Parameter? _userWih, _userWhh, _userBih, _userBhh;
+    readonly Linear? _init;
+    readonly Linear? _userToSession;         // hrnn-all: U -> 3H, added to the input gates every step
+    readonly Linear? _startHead;             // scores the first item of a session from its initial state
+
+    public HrnnModel(HrnnSettings settings, int itemTableSize) : base("hrnn")
+    {
+        Settings = settings;
+        ItemTableSize = itemTableSize;
+        int h = settings.SessionHidden, u = settings.UserHidden, n = itemTableSize;
+        float scale = 1f / MathF.Sqrt(h);
+
+        if (!settings.TiedEmbeddings)
+        {
+            int width = settings.Embedding == 0 ? 3 * h : settings.Embedding;
+            InputTable = Uniform([n, width], settings.Embedding == 0 ? scale : 1f / MathF.Sqrt(width));
+        }
+        if (settings.Embedding == 0 && !settings.TiedEmbeddings) _inputBias = new Parameter(zeros(3 * h));
+        else _inputProjection = nn.Linear(settings.TiedEmbeddings ? h : settings.Embedding, 3 * h);
+
+        for (int l = 0; l < settings.SessionLayers; l++)
+        {
+            if (l > 0) _sessionWih.Add(Uniform([3 * h, h], scale));
+            _sessionWhh.Add(Uniform([3 * h, h], scale));
+            if (l > 0) _sessionBih.Add(new Parameter(zeros(3 * h)));
+            _sessionBhh.Add(new Parameter(zeros(3 * h)));
+        }
+        OutputTable = Uniform([n, h], scale);
+        OutputBias = new Parameter(zeros(n));
+
+        if (settings.HasUserGru)
+        {
+            float us = 1f / MathF.Sqrt(u);
+            _userWih = Uniform([3 * u, h], us);
+            _userWhh = Uniform([3 * u, u], us);
+            _userBih = new Parameter(zeros(3 * u));
+            _userBhh = new Parameter(zeros(3 * u));
+            _init = nn.Linear(u, h);
+            if (settings.Model == ModelKind.HrnnAll) _userToSession = nn.Linear(u, 3 * h, hasBias: false);
+            _startHead = nn.Linear(h, h);
+        }
+        RegisterComponents();
+    }
+
+    static Parameter Uniform(long[] shape, float bound) => new(empty(shape).uniform_(-bound, bound));
+
+    public bool HasStartHead => _startHead is not null;
+
+    /// <summary>The table the input gates are read from: the input table, or the output table when tied.</summary>
+    public Tensor InputSource => InputTable ?? OutputTable;
+
+    /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>.</summary>
+    public Tensor InputGates(Tensor table, Tensor index, Tensor? userState)
+    {
+        var rows = table.index_select(0, index);
+        var gates = _inputBias is not null ? rows + _inputBias : _inputProjection!.forward(rows);
+        if (_userToSession is not null && userState is not null) gates = gates + _userToSession.forward(userState);
+        return gates;
+    }
+
+    /// <summary>One session-GRU step over all layers; returns the new state of every layer.</summary>
+    public Tensor[] SessionStep(Tensor inputGates, Tensor[] state, double dropout, bool training)
+    {
+        var next = new Tensor[state.Length];
+        var gates = inputGates;
+        for (int l = 0; l < state.Length; l++)
+        {
+            if (l > 0)
+            {
+                var below = training && dropout > 0 ? F.dropout(next[l - 1], dropout, true) : next[l - 1];
+                gates = F.linear(below, _sessionWih[l - 1], _sessionBih[l - 1]);
+            }
+            next[l] = GruCell(gates, state[l], _sessionWhh[l], _sessionBhh[l]);
+        }
+        return next;
+    }
+
+    /// <summary>c_m = GRU_usr(s_m, c_m-1).</summary>
+    public Tensor UserStep(Tensor sessionState, Tensor userState) =>
+        GruCell(F.linear(sessionState, _userWih!, _userBih!), userState, _userWhh!, _userBhh!);
+
+    /// <summary>s_m+1,0 = tanh(W_init c_m + b_init).</summary>
+    public Tensor InitialState(Tensor userState) => tanh(_init!.forward(userState));
+
+    /// <summary>The query vector that scores a session's first item from its initial state.</summary>
+    public Tensor StartQuery(Tensor initialState) => _startHead!.forward(initialState);
+
+    /// <summary>Scores [B, C] of queries [B, H] against output rows [C, H] and biases [C].</summary>
+    public static Tensor Score(Tensor query, Tensor outputRows, Tensor outputBias) =>
+        torch.addmm(outputBias.unsqueeze(0), query, outputRows.t(), beta: 1f, alpha: 1f);
+
+    /// <summary>Scores [B, N] over the whole catalogue; index 0 (padding) can never be recommended.</summary>
+    public Tensor ScoreAll(Tensor query)
+    {
+        var scores = Score(query, OutputTable, OutputBias);
+        scores.index_fill_(1, tensor(new long[] { 0 }, device: scores.device), float.NegativeInfinity);
+        return scores;
+    }
+
+    static Tensor GruCell(Tensor inputGates, Tensor h, Tensor whh, Tensor bhh)
+    {
+        var hiddenGates = F.linear(h, whh, bhh);
+        var i = inputGates.chunk(3, 1);
+        var g = hiddenGates.chunk(3, 1);
+        var r = sigmoid(i[0] + g[0]);
+        var z = sigmoid(i[1] + g[1]);
+        var n = tanh(i[2] + r * g[2]);
+        return n + z * (h - n);
+    }
+
+    /// <summary>States carried from step to step: one tensor per session-GRU layer [B, H], and the user state [B, U].</summary>
+    public sealed record State(Tensor[] Session, Tensor? User);
+
+    public State ZeroState(int batch, Device device) => new(
+        Enumerable.Range(0, Settings.SessionLayers).Select(_ => zeros(batch, Settings.SessionHidden, device: device)).ToArray(),
+        Settings.HasUserGru ? zeros(batch, Settings.UserHidden, device: device) : null);
+
+    /// <summary>
+    /// One step of the hierarchy for every slot. Where a user starts, both states are reset to zero; where a session
+    /// starts, the user GRU consumes the finished session's last state and the session state is re-initialised
+    /// from it (session-only models reset it); then the session GRU reads the input items. Returns the new state and,
+    /// for models with a user GRU, the initial state s_0 computed this step (meaningful where a session started).
+    /// </summary>
+    public (State Next, Tensor? Initial) Step(Tensor inputSource, Tensor inputIndex, State state,
+        Tensor sessionStart, Tensor userStart, bool training)
+    {
+        var keep = 1 - userStart;
+        var h = state.Session.Select(x => x * keep).ToArray();
+        Tensor? c = state.User is null ? null : state.User * keep;
+        Tensor? initial = null, userInput = null;
+        if (c is not null)
+        {
+            var update = sessionStart * keep;
+            c = c + update * (UserStep(h[^1], c) - c);
+            userInput = training && Settings.DropoutUser > 0 ? F.dropout(c, Settings.DropoutUser, true) : c;
+            initial = InitialState(userInput);
+            if (training && Settings.DropoutInit > 0) initial = F.dropout(initial, Settings.DropoutInit, true);
+            h[0] = h[0] + sessionStart * (initial - h[0]);
+            for (int l = 1; l < h.Length; l++) h[l] = h[l] * (1 - sessionStart);
+        }
+        else
+        {
+            for (int l = 0; l < h.Length; l++) h[l] = h[l] * (1 - sessionStart);
+        }
+        var gates = InputGates(inputSource, inputIndex, Settings.Model == ModelKind.HrnnAll ? userInput : null);
+        return (new State(SessionStep(gates, h, Settings.DropoutSession, training), c), initial);
+    }
+
+    /// <summary>Parameters trained densely (everything but the item tables).</summary>
+    public IEnumerable<(string Name, Parameter Param)> DenseParameters() =>
+        named_parameters().Where(p => !ReferenceEquals(p.parameter, InputTable) &&
+                                      !ReferenceEquals(p.parameter, OutputTable) &&
+                                      !ReferenceEquals(p.parameter, OutputBias))
+            .Select(p => (p.name, p.parameter));
+
+    /// <summary>The item tables, trained row by row.</summary>
+    public IEnumerable<(string Name, Parameter Param)> ItemTables()
+    {
+        if (InputTable is not null) yield return ("input_table", InputTable);
+        yield return ("output_table", OutputTable);
+        yield return ("output_bias", OutputBias);
+    }
+}

@@ -1,0 +1,131 @@
+using HrnnPipeline.ServiceDefaults;
+
+namespace HrnnPipeline.Training;
+
+/// <summary>How user state reaches the session GRU (Quadrana et al. 2017 sec. 3), and the two session-only baselines.</summary>
+public enum ModelKind
+{
+    /// <summary>User GRU state initialises each session's GRU state.</summary>
+    HrnnInit,
+    /// <summary>As init, and the user state is also fed to the session GRU at every step.</summary>
+    HrnnAll,
+    /// <summary>GRU4Rec: session state reset at every session, no user GRU.</summary>
+    Rnn,
+    /// <summary>GRU4Rec over all sessions of a user joined into one.</summary>
+    RnnConcat,
+}
+
+public enum LossKind { Top1, Bpr, CrossEntropy, BprMax }
+
+public enum OptimizerKind { Adagrad, Adam }
+
+/// <summary>
+/// Every training setting. Names follow the paper and GRU4Rec (n_sample, sample_alpha, bpreg). Bound from the
+/// "Training" configuration section and overridden by command-line options.
+/// </summary>
+public sealed record HrnnSettings
+{
+    public ModelKind Model { get; init; } = ModelKind.HrnnInit;
+    public int SessionHidden { get; init; } = 100;
+    public int UserHidden { get; init; } = 100;
+    public int SessionLayers { get; init; } = 1;
+    /// <summary>0 = one-hot input (an N x 3H gate table, exactly one-hot times W_in); otherwise an embedding of this size.</summary>
+    public int Embedding { get; init; }
+    /// <summary>Tie input and output item embeddings (GRU4Rec's constrained embedding).</summary>
+    public bool TiedEmbeddings { get; init; }
+    public LossKind Loss { get; init; } = LossKind.Top1;
+    /// <summary>Extra negatives shared by the batch, sampled with probability proportional to popularity^SampleAlpha.</summary>
+    public int NSample { get; init; }
+    public double SampleAlpha { get; init; } = 0.75;
+    /// <summary>Weight of the logQ correction for cross-entropy with sampled negatives (0 = off).</summary>
+    public double LogQ { get; init; }
+    public double BprReg { get; init; } = 1.0;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adagrad;
+    public double LearningRate { get; init; } = 0.1;
+    public double Momentum { get; init; }
+    public double DropoutUser { get; init; }
+    public double DropoutSession { get; init; } = 0.1;
+    public double DropoutInit { get; init; }
+    public int BatchSize { get; init; } = 50;
+    public int Epochs { get; init; } = 10;
+    public int Seed { get; init; } = 1;
+    /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>
+    public double SessionStartWeight { get; init; } = 1.0;
+    /// <summary>Epochs without validation improvement before stopping (0 = never stop early).</summary>
+    public int Patience { get; init; } = 3;
+    /// <summary>Validation metric used for early stopping and restore-best.</summary>
+    public int ValidationCutoff { get; init; } = 20;
+    public string Device { get; init; } = "cpu";
+
+    public bool HasUserGru => Model is ModelKind.HrnnInit or ModelKind.HrnnAll;
+
+    /// <summary>
+    /// The rows of the paper's Table 2 as the authors ran them (XING, small = 100/100, large = 500/500; scripts of
+    /// github.com/mquad/hgru4rec). TOP1 loss, Adagrad, tanh.
+    /// </summary>
+    public static IReadOnlyDictionary<string, HrnnSettings> Presets { get; } = new Dictionary<string, HrnnSettings>
+    {
+        ["paper-small-init"] = new() { Model = ModelKind.HrnnInit, SessionHidden = 100, UserHidden = 100, Loss = LossKind.Top1,
+            LearningRate = 0.1, Momentum = 0.0, BatchSize = 50, DropoutUser = 0.0, DropoutSession = 0.1, DropoutInit = 0.0 },
+        ["paper-small-all"] = new() { Model = ModelKind.HrnnAll, SessionHidden = 100, UserHidden = 100, Loss = LossKind.Top1,
+            LearningRate = 0.1, Momentum = 0.2, BatchSize = 100, DropoutUser = 0.1, DropoutSession = 0.1, DropoutInit = 0.2 },
+        ["paper-large-init"] = new() { Model = ModelKind.HrnnInit, SessionHidden = 500, UserHidden = 500, Loss = LossKind.Top1,
+            LearningRate = 0.1, Momentum = 0.1, BatchSize = 100, DropoutUser = 0.1, DropoutSession = 0.2, DropoutInit = 0.2 },
+        ["paper-large-all"] = new() { Model = ModelKind.HrnnAll, SessionHidden = 500, UserHidden = 500, Loss = LossKind.Top1,
+            LearningRate = 0.05, Momentum = 0.3, BatchSize = 50, DropoutUser = 0.0, DropoutSession = 0.2, DropoutInit = 0.2 },
+        ["paper-small-rnn"] = new() { Model = ModelKind.Rnn, SessionHidden = 100, Loss = LossKind.Top1,
+            LearningRate = 0.1, Momentum = 0.0, BatchSize = 50, DropoutSession = 0.1 },
+        // Beyond the paper: the later GRU4Rec losses with shared popularity-sampled negatives.
+        ["bprmax-init"] = new() { Model = ModelKind.HrnnInit, SessionHidden = 100, UserHidden = 100, Loss = LossKind.BprMax,
+            NSample = 2048, SampleAlpha = 0.5, BprReg = 1.0, Optimizer = OptimizerKind.Adagrad, LearningRate = 0.05,
+            Momentum = 0.1, BatchSize = 50, DropoutSession = 0.1, DropoutInit = 0.1 },
+        ["xe-logq-init"] = new() { Model = ModelKind.HrnnInit, SessionHidden = 100, UserHidden = 100, Loss = LossKind.CrossEntropy,
+            NSample = 2048, SampleAlpha = 0.75, LogQ = 1.0, Optimizer = OptimizerKind.Adam, LearningRate = 0.005,
+            BatchSize = 50, DropoutSession = 0.1, DropoutInit = 0.1 },
+    };
+
+    public static HrnnSettings FromPreset(string name) =>
+        Presets.TryGetValue(name, out var preset)
+            ? preset
+            : throw new PipelineException($"--preset {name}: unknown preset (known: {string.Join(", ", Presets.Keys)})");
+
+    public static ModelKind ParseModel(string text) => text.ToLowerInvariant() switch
+    {
+        "hrnn-init" => ModelKind.HrnnInit,
+        "hrnn-all" => ModelKind.HrnnAll,
+        "rnn" => ModelKind.Rnn,
+        "rnn-concat" => ModelKind.RnnConcat,
+        _ => throw new PipelineException($"--model {text}: expected hrnn-init, hrnn-all, rnn or rnn-concat"),
+    };
+
+    public static string ModelName(ModelKind kind) => kind switch
+    {
+        ModelKind.HrnnInit => "hrnn-init",
+        ModelKind.HrnnAll => "hrnn-all",
+        ModelKind.Rnn => "rnn",
+        _ => "rnn-concat",
+    };
+
+    public static LossKind ParseLoss(string text) => text.ToLowerInvariant().Replace("_", "-") switch
+    {
+        "top1" => LossKind.Top1,
+        "bpr" => LossKind.Bpr,
+        "cross-entropy" or "xe" or "ce" => LossKind.CrossEntropy,
+        "bpr-max" => LossKind.BprMax,
+        _ => throw new PipelineException($"--loss {text}: expected top1, bpr, cross-entropy or bpr-max"),
+    };
+
+    /// <summary>Rejects settings that cannot train, with a message naming the setting.</summary>
+    public void Validate()
+    {
+        if (SessionHidden < 1 || UserHidden < 1 || SessionLayers < 1) throw new PipelineException("hidden sizes and layers must be >= 1");
+        if (BatchSize < 1) throw new PipelineException($"batch size {BatchSize}: must be >= 1");
+        if (Epochs < 1) throw new PipelineException($"epochs {Epochs}: must be >= 1");
+        if (LearningRate <= 0) throw new PipelineException($"learning rate {LearningRate}: must be > 0");
+        foreach (var (name, p) in new[] { ("dropout-user", DropoutUser), ("dropout-session", DropoutSession), ("dropout-init", DropoutInit) })
+            if (p is < 0 or >= 1) throw new PipelineException($"{name} {p}: must be in [0, 1)");
+        if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
+        if (TiedEmbeddings && Embedding != 0 && Embedding != SessionHidden)
+            throw new PipelineException("tied embeddings use the session hidden size; leave embedding at 0");
+    }
+}

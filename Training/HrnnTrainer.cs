@@ -1,0 +1,315 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using HrnnPipeline.Features;
+using HrnnPipeline.ServiceDefaults;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HrnnPipeline.Training;
+
+public sealed record EpochResult(int Epoch, double Loss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
+    double Seconds, double EventsPerSecond);
+
+public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
+    double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch);
+
+/// <summary>
+/// Trains an <see cref="HrnnModel"/> with user-parallel mini-batches. Each epoch draws a new user order from the
+/// seed and the epoch number alone, and reseeds dropout the same way, so a run resumed from an epoch checkpoint
+/// continues exactly as the uninterrupted run would (on CPU). After each epoch the model is scored on the
+/// validation split with full ranking (never the test split); the best epoch's weights are kept and restored.
+/// </summary>
+public sealed class HrnnTrainer : IDisposable
+{
+    const int StepsPerChunk = 64;
+    readonly HrnnSettings _s;
+    readonly IdMap _items;
+    readonly Device _device;
+    readonly string _checkpointDir;
+    readonly double[] _sampleCdf;
+    readonly Tensor? _logQ;
+
+    public HrnnModel Model { get; }
+    /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
+    public Action<int>? AfterCheckpoint { get; init; }
+
+    public HrnnTrainer(HrnnSettings settings, IdMap items, Device device, string checkpointDir)
+    {
+        settings.Validate();
+        _s = settings;
+        _items = items;
+        _device = device;
+        _checkpointDir = checkpointDir;
+        Directory.CreateDirectory(checkpointDir);
+        manual_seed(settings.Seed);
+        Model = new HrnnModel(settings, items.TableSize);
+        Model.to(device);
+        // Extra negatives are drawn with probability proportional to popularity^alpha (GRU4Rec's sample_alpha).
+        var weights = items.Counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), settings.SampleAlpha)).ToArray();
+        double total = weights.Sum(), acc = 0;
+        _sampleCdf = weights.Select(w => acc += w / total).ToArray();
+        if (settings.LogQ > 0)
+            _logQ = tensor(weights.Select(w => (float)(settings.LogQ * Math.Log(Math.Max(w / total, 1e-12)))).ToArray()).to(device);
+    }
+
+    string CheckpointPath => Path.Combine(_checkpointDir, "checkpoint.hrnn");
+    string BestPath => Path.Combine(_checkpointDir, "best.hrnn");
+
+    public TrainResult Train(SessionDataset fit, SessionDataset? valid, bool resume, CancellationToken ct = default)
+    {
+        using var optimizer = new RowSparseOptimizer(Model, _s);
+        var epochs = new List<EpochResult>();
+        int bestEpoch = 0, resumedFrom = 0;
+        double bestMetric = double.NegativeInfinity;
+        if (resume && File.Exists(CheckpointPath))
+        {
+            using var saved = TensorArchive.Load(CheckpointPath);
+            var savedSettings = TensorArchive.FromJson<HrnnSettings>(saved.Metadata["settings"]!);
+            if (savedSettings with { Epochs = _s.Epochs, Device = _s.Device } != _s with { Device = _s.Device })
+                throw new PipelineException($"{CheckpointPath}: was written with other settings; train without --resume to start over");
+            LoadParameters(Model, saved.Tensors);
+            optimizer.LoadState(saved.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.to(_device)));
+            epochs.AddRange(TensorArchive.FromJson<List<EpochResult>>(saved.Metadata["epochs"]!));
+            bestEpoch = saved.Metadata["best_epoch"]!.GetValue<int>();
+            bestMetric = saved.Metadata["best_metric"]!.GetValue<double>();
+            resumedFrom = epochs.Count;
+        }
+        else
+        {
+            if (File.Exists(CheckpointPath)) File.Delete(CheckpointPath);
+            if (File.Exists(BestPath)) File.Delete(BestPath);
+        }
+
+        var validation = valid is { UserCount: > 0 } ? EvaluationSequences.Join(fit, valid) : default;
+        bool stoppedEarly = false;
+        for (int epoch = epochs.Count + 1; epoch <= _s.Epochs; epoch++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var clock = Stopwatch.StartNew();
+            var (loss, events) = RunEpoch(fit, optimizer, epoch, ct);
+            double trainSeconds = clock.Elapsed.TotalSeconds;
+            double? validLoss = null, recall = null, mrr = null;
+            if (validation.Data is not null)
+                (validLoss, recall, mrr) = Validate(validation.Data, validation.Evaluated, ct);
+            var result = new EpochResult(epoch, loss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9));
+            epochs.Add(result);
+            // Without a validation split the last epoch is the best one.
+            double metric = mrr ?? epoch;
+            if (metric > bestMetric)
+            {
+                bestMetric = metric;
+                bestEpoch = epoch;
+                TensorArchive.Save(BestPath, Metadata(epochs, bestEpoch, bestMetric), Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+            }
+            TensorArchive.Save(CheckpointPath, Metadata(epochs, bestEpoch, bestMetric),
+                Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(optimizer.State()));
+            AfterCheckpoint?.Invoke(epoch);
+            if (_s.Patience > 0 && validation.Data is not null && epoch - bestEpoch >= _s.Patience)
+            {
+                stoppedEarly = true;
+                break;
+            }
+        }
+        if (File.Exists(BestPath))
+        {
+            using var best = TensorArchive.Load(BestPath);
+            LoadParameters(Model, best.Tensors);
+        }
+        double seconds = epochs.Sum(e => e.Seconds);
+        double eventsPerSecond = epochs.Count == 0 ? 0 : epochs.Average(e => e.EventsPerSecond);
+        return new TrainResult(_s, epochs, bestEpoch, seconds, eventsPerSecond, stoppedEarly, resumedFrom);
+    }
+
+    JsonObject Metadata(List<EpochResult> epochs, int bestEpoch, double bestMetric) => new()
+    {
+        ["settings"] = TensorArchive.ToJson(_s),
+        ["epochs"] = System.Text.Json.JsonSerializer.SerializeToNode(epochs, Json.Options),
+        ["best_epoch"] = bestEpoch,
+        ["best_metric"] = bestMetric,
+    };
+
+    public static void LoadParameters(HrnnModel model, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (!tensors.TryGetValue(name, out var value))
+                throw new PipelineException($"model file lacks parameter {name}; it was written by another model configuration");
+            p.copy_(value);
+        }
+    }
+
+    /// <summary>One pass over the training users in a new random order. Returns the mean loss and the number of
+    /// next-item targets trained.</summary>
+    (double Loss, long Events) RunEpoch(SessionDataset fit, RowSparseOptimizer optimizer, int epoch, CancellationToken ct)
+    {
+        Model.train();
+        int epochSeed = unchecked(_s.Seed * 1_000_003 + epoch);
+        manual_seed(epochSeed);
+        var rng = new Random(epochSeed);
+        var order = Enumerable.Range(0, fit.UserCount).ToArray();
+        rng.Shuffle(order);
+        var batcher = new UserParallelBatcher(fit, _s.Model, _s.BatchSize, order);
+        long total = batcher.CountTargets(), done = 0;
+        var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
+        var state = Model.ZeroState(_s.BatchSize, _device);
+        var stamp = new int[_items.TableSize];
+        var local = new int[_items.TableSize];
+        int stampId = 0;
+        using var lossSum = zeros(1, device: _device);
+        double lossWeight = 0;
+        foreach (var chunk in batcher.Chunks(StepsPerChunk))
+        {
+            ct.ThrowIfCancellationRequested();
+            for (int t = 0; t < chunk.Steps; t++)
+            {
+                using var scope = NewDisposeScope();
+                var step = BuildStep(chunk, t, rng, stamp, local, ++stampId);
+                var next = TrainStep(step, state, optimizer, lossSum);
+                foreach (var old in state.Session) old.Dispose();
+                state.User?.Dispose();
+                state = new HrnnModel.State(next.Session.Select(x => x.detach().DetachFromDisposeScope()).ToArray(),
+                    next.User?.detach().DetachFromDisposeScope());
+                done += step.Targets;
+                lossWeight += step.Targets;
+            }
+            // One device-to-host read per chunk for the progress line, not one per step.
+            progress.Report(done, $"loss {lossSum.item<float>() / Math.Max(lossWeight, 1):F4}");
+        }
+        double loss = lossSum.item<float>() / Math.Max(lossWeight, 1);
+        progress.Done($"loss {loss:F4}");
+        foreach (var s in state.Session) s.Dispose();
+        state.User?.Dispose();
+        return (loss, done);
+    }
+
+    /// <summary>The host-side arrays of one step: the distinct items it touches (rows of the item tables to gather and
+    /// update) and every item as an index into them.</summary>
+    sealed record StepData(Tensor Rows, Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
+        Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
+        Tensor TargetRows, Tensor StartRows, int Targets);
+
+    StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId)
+    {
+        int batch = chunk.Batch, s = _s.NSample;
+        var rows = new List<long>(2 * batch + s);
+        int Local(int item)
+        {
+            if (stamp[item] != stampId) { stamp[item] = stampId; local[item] = rows.Count; rows.Add(item); }
+            return local[item];
+        }
+        var inputLocal = new long[batch];
+        var targetCols = new long[batch + s];
+        var startCols = new long[batch + s];
+        var colItems = new long[batch + s];
+        var startItems = new long[batch + s];
+        var sessionStart = new float[batch];
+        var userStart = new float[batch];
+        var targetRows = new float[batch];
+        var startRows = new float[batch];
+        int targets = 0;
+        for (int b = 0; b < batch; b++)
+        {
+            int row = t * batch + b;
+            var flags = (StepFlags)chunk.Flags[row];
+            int x = chunk.Input[row], y = chunk.Target[row];
+            inputLocal[b] = Local(x);
+            targetCols[b] = Local(y);
+            startCols[b] = inputLocal[b];
+            colItems[b] = y;
+            startItems[b] = x;
+            sessionStart[b] = (flags & StepFlags.SessionStart) != 0 ? 1 : 0;
+            userStart[b] = (flags & StepFlags.UserStart) != 0 ? 1 : 0;
+            targetRows[b] = y != 0 ? 1 : 0;
+            // The session-start objective: the initial state of a session that follows another of the same user
+            // predicts the session's first item (the current input).
+            startRows[b] = sessionStart[b] == 1 && userStart[b] == 0 && x != 0 && Model.HasStartHead ? 1 : 0;
+            if (y != 0) targets++;
+        }
+        for (int j = 0; j < s; j++)
+        {
+            int item = SampleItem(rng);
+            targetCols[batch + j] = startCols[batch + j] = Local(item);
+            colItems[batch + j] = startItems[batch + j] = item;
+        }
+        return new StepData(
+            Upload(rows.ToArray()), Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
+            Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
+            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets);
+    }
+
+    Tensor Upload(long[] values) => tensor(values).to(_device);
+    Tensor Upload(float[] values) => tensor(values).to(_device);
+
+    int SampleItem(Random rng)
+    {
+        int i = Array.BinarySearch(_sampleCdf, rng.NextDouble());
+        if (i < 0) i = ~i;
+        return Math.Clamp(i, 1, _sampleCdf.Length - 1);
+    }
+
+    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum)
+    {
+        // Gather the touched rows of each item table as leaves, so gradients (and updates) cover only those rows.
+        var tables = Model.ItemTables().ToList();
+        var leaves = new Tensor[tables.Count];
+        using (no_grad())
+            for (int i = 0; i < tables.Count; i++)
+                leaves[i] = tables[i].Param.index_select(0, step.Rows).detach().requires_grad_(true);
+        int inputSlot = Model.InputTable is null ? tables.FindIndex(t => t.Name == "output_table") : 0;
+        var outRows = leaves[tables.FindIndex(t => t.Name == "output_table")];
+        var outBias = leaves[tables.FindIndex(t => t.Name == "output_bias")];
+
+        var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
+        var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
+        var loss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
+        if (initial is not null && _s.SessionStartWeight > 0)
+        {
+            var start = Loss(Model.StartQuery(initial), outRows, outBias, step.StartColumns, step.StartColumnItems,
+                step.InputItems, step.StartRows);
+            loss = loss + (float)_s.SessionStartWeight * start;
+        }
+        loss.backward();
+        optimizer.Step(step.Rows, leaves.Select(l => l.grad).ToList());
+        using (no_grad())
+            lossSum.add_(loss.detach() * step.TargetRows.sum());
+        return next;
+    }
+
+    Tensor Loss(Tensor query, Tensor outRows, Tensor outBias, Tensor columns, Tensor columnItems, Tensor rowItems, Tensor rowMask)
+    {
+        var scores = HrnnModel.Score(query, outRows.index_select(0, columns), outBias.index_select(0, columns));
+        // A column is a negative for a row when it holds a real item other than the row's own target.
+        var negatives = columnItems.ne(0).unsqueeze(0).logical_and(columnItems.unsqueeze(0).ne(rowItems.unsqueeze(1)));
+        var logQ = _logQ?.index_select(0, columnItems);
+        return Losses.Compute(_s.Loss, scores, negatives, rowMask, _s.BprReg, logQ);
+    }
+
+    /// <summary>Full-ranking next-item metrics on the validation sessions, each user bootstrapped with their fit history.</summary>
+    (double Loss, double Recall, double Mrr) Validate(SessionDataset data, bool[] evaluated, CancellationToken ct)
+    {
+        int k = _s.ValidationCutoff;
+        double loss = 0, hits = 0, rr = 0;
+        long n = 0, scored = 0;
+        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated },
+            rows =>
+            {
+                for (int i = 0; i < rows.Rank.Length; i++)
+                {
+                    if (rows.Position[i] == 0) continue; // next-item metric only
+                    n++;
+                    if (rows.Rank[i] <= k) { hits++; rr += 1.0 / rows.Rank[i]; }
+                }
+                loss += rows.LogLoss;
+                scored += rows.Rank.Length;
+            }, null, ct);
+        Model.train();
+        return (loss / Math.Max(scored, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
+    }
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        _logQ?.Dispose();
+    }
+}

@@ -1,0 +1,180 @@
+using HrnnPipeline.Features;
+
+namespace HrnnPipeline.Training;
+
+[Flags]
+public enum StepFlags : byte
+{
+    None = 0,
+    /// <summary>The slot holds a user this step.</summary>
+    Active = 1,
+    /// <summary>A session starts: update the user GRU with the last session state and re-initialise the session state.</summary>
+    SessionStart = 2,
+    /// <summary>A new user took the slot: both states reset to zero first.</summary>
+    UserStart = 4,
+    /// <summary>Read the slot's states after this step (the user's next-session state, for scoring).</summary>
+    Capture = 8,
+}
+
+/// <summary>
+/// A block of consecutive steps for all B slots, as flat [steps x batch] arrays (row = step * batch + slot), ready to
+/// copy to the device in one transfer. <see cref="Target"/> 0 means no next-item target. Evaluation rows carry the
+/// user block and the position (number of items of the session already seen) of the prediction they make.
+/// </summary>
+public sealed class StepChunk(int steps, int batch)
+{
+    public int Steps { get; internal set; } = steps;
+    public int Batch { get; } = batch;
+    public int[] Input { get; } = new int[steps * batch];
+    public int[] Target { get; } = new int[steps * batch];
+    public byte[] Flags { get; } = new byte[steps * batch];
+    /// <summary>User block whose evaluation session this row belongs to, or -1.</summary>
+    public int[] EvalUser { get; } = new int[steps * batch];
+    /// <summary>Position t of the next-item prediction (items seen so far in the evaluated session).</summary>
+    public int[] EvalPosition { get; } = new int[steps * batch];
+    /// <summary>User block per row (for captures), -1 when inactive.</summary>
+    public int[] User { get; } = new int[steps * batch];
+    public int TargetCount { get; internal set; }
+}
+
+/// <summary>
+/// User-parallel mini-batches (Quadrana et al. 2017 sec. 3.2.2): B slots each hold one user; every step feeds each
+/// slot's current item and asks for the next. Sessions give n-1 steps (input i_k, target i_k+1); the first step of a
+/// session is flagged so the model updates the user GRU and re-initialises the session state; the first step of a
+/// user resets both states. When a user runs out, the next user in <c>userOrder</c> takes the slot. Unlike the
+/// reference code, an epoch does not stop when one slot can't be refilled: the remaining slots run to the end (the
+/// tail), so no event is skipped.
+/// </summary>
+public sealed class UserParallelBatcher
+{
+    readonly SessionDataset _data;
+    readonly ModelKind _mode;
+    readonly int _batch;
+    readonly int[] _userOrder;
+    readonly bool[]? _evalSession;
+    readonly bool _captureFinal;
+
+    /// <param name="evalSession">Per session: evaluate predictions in it (tags rows); null in training.</param>
+    /// <param name="captureFinal">After each user's last session, one more row flagged Capture that computes the
+    /// state the user's next session would start from.</param>
+    public UserParallelBatcher(SessionDataset data, ModelKind mode, int batchSize, int[] userOrder,
+        bool[]? evalSession = null, bool captureFinal = false)
+    {
+        _data = data;
+        _mode = mode;
+        _batch = batchSize;
+        _userOrder = userOrder;
+        _evalSession = evalSession;
+        _captureFinal = captureFinal;
+    }
+
+    readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated);
+
+    public IEnumerable<StepChunk> Chunks(int stepsPerChunk)
+    {
+        var slots = new IEnumerator<Step>?[_batch];
+        var slotUser = new int[_batch];
+        int nextUser = 0;
+        while (true)
+        {
+            var chunk = new StepChunk(stepsPerChunk, _batch);
+            int t = 0;
+            for (; t < stepsPerChunk; t++)
+            {
+                bool any = false;
+                for (int b = 0; b < _batch; b++)
+                {
+                    int row = t * _batch + b;
+                    chunk.EvalUser[row] = -1;
+                    chunk.User[row] = -1;
+                    // Refill: a slot whose user is done takes the next user that has at least one step.
+                    while (slots[b] is null || !slots[b]!.MoveNext())
+                    {
+                        slots[b]?.Dispose();
+                        slots[b] = null;
+                        if (nextUser >= _userOrder.Length) break;
+                        slotUser[b] = _userOrder[nextUser++];
+                        slots[b] = StepsOf(slotUser[b]).GetEnumerator();
+                    }
+                    if (slots[b] is null) continue;
+                    any = true;
+                    var step = slots[b]!.Current;
+                    chunk.Input[row] = step.Input;
+                    chunk.Target[row] = step.Target;
+                    chunk.Flags[row] = (byte)step.Flags;
+                    chunk.User[row] = slotUser[b];
+                    if (step.Target != 0) chunk.TargetCount++;
+                    if (step.Evaluated)
+                    {
+                        chunk.EvalUser[row] = slotUser[b];
+                        chunk.EvalPosition[row] = step.EvalPosition;
+                    }
+                }
+                if (!any) break;
+            }
+            chunk.Steps = t;
+            if (t > 0) yield return chunk;
+            if (t < stepsPerChunk) yield break;
+        }
+    }
+
+    /// <summary>Number of next-item targets in one pass (for progress and events/s).</summary>
+    public long CountTargets()
+    {
+        long n = 0;
+        foreach (var u in _userOrder)
+            foreach (var s in StepsOf(u))
+                if (s.Target != 0) n++;
+        return n;
+    }
+
+    IEnumerable<Step> StepsOf(int userBlock)
+    {
+        int first = _data.UserStarts[userBlock], last = _data.UserStarts[userBlock + 1];
+        if (_mode == ModelKind.RnnConcat)
+        {
+            foreach (var step in ConcatenatedSteps(first, last)) yield return step;
+            yield break;
+        }
+        bool userStart = true;
+        int lastSession = -1;
+        for (int s = first; s < last; s++)
+        {
+            bool evaluated = _evalSession?[s] ?? false;
+            // A session-only model in evaluation needs no history: skip sessions it would reset anyway.
+            if (_mode == ModelKind.Rnn && _evalSession is not null && !evaluated) continue;
+            int begin = _data.SessionStarts[s], length = _data.SessionLength(s);
+            if (length < 2) continue;
+            var flags = StepFlags.Active | StepFlags.SessionStart | (userStart ? StepFlags.UserStart : 0);
+            for (int k = 0; k < length - 1; k++)
+            {
+                yield return new Step(_data.Items[begin + k], _data.Items[begin + k + 1], flags, k + 1, evaluated);
+                flags = StepFlags.Active;
+            }
+            userStart = false;
+            lastSession = s;
+        }
+        if (_captureFinal && lastSession >= 0)
+            yield return new Step(0, 0, StepFlags.Active | StepFlags.SessionStart | StepFlags.Capture, 0, false);
+    }
+
+    /// <summary>rnn-concat: a user's sessions joined into one sequence; the step entering an evaluated session
+    /// predicts its first item (position 0).</summary>
+    IEnumerable<Step> ConcatenatedSteps(int first, int last)
+    {
+        int start = _data.SessionStarts[first], end = _data.SessionStarts[last];
+        if (end - start < 1) yield break;
+        var flags = StepFlags.Active | StepFlags.SessionStart | StepFlags.UserStart;
+        int session = first;
+        for (int e = start; e < end - 1; e++)
+        {
+            while (_data.SessionStarts[session + 1] <= e + 1) session++; // session of the target e+1
+            bool evaluated = _evalSession?[session] ?? false;
+            int position = e + 1 - _data.SessionStarts[session];
+            yield return new Step(_data.Items[e], _data.Items[e + 1], flags, position, evaluated);
+            flags = StepFlags.Active;
+        }
+        if (_captureFinal)
+            yield return new Step(_data.Items[end - 1], 0, flags | StepFlags.Capture, 0, false);
+    }
+}
