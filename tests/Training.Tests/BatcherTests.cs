@@ -1,0 +1,59 @@
+using HrnnPipeline.Training;
+
+namespace HrnnPipeline.Tests.Training;
+
+public sealed class BatcherTests
+{
+    static readonly int[][][] Users =
+    [
+        [[1, 2, 3], [4, 5]],          // user 0: sessions of 3 and 2 items
+        [[6, 7, 8, 9]],               // user 1: one session of 4
+        [[1, 3], [2, 4], [5, 6, 7]],  // user 2: three sessions
+    ];
+
+    static List<(int Slot, int Input, int Target, StepFlags Flags, int User)> Rows(int batch, int[] order)
+    {
+        var data = TestData.FromLists(Users);
+        var rows = new List<(int, int, int, StepFlags, int)>();
+        foreach (var chunk in new UserParallelBatcher(data, ModelKind.HrnnInit, batch, order).Chunks(3))
+            for (int t = 0; t < chunk.Steps; t++)
+                for (int b = 0; b < batch; b++)
+                {
+                    int r = t * batch + b;
+                    rows.Add((b, chunk.Input[r], chunk.Target[r], (StepFlags)chunk.Flags[r], chunk.User[r]));
+                }
+        return rows;
+    }
+
+    [Fact]
+    public void Every_event_pair_is_trained_once_including_the_tail()
+    {
+        var rows = Rows(batch: 2, order: [0, 1, 2]);
+        var pairs = rows.Where(r => r.Target != 0).Select(r => (r.Input, r.Target)).ToList();
+        var expected = Users.SelectMany(u => u).SelectMany(s => s.Zip(s.Skip(1))).ToList();
+        Assert.Equal(expected.OrderBy(p => p).ToList(), pairs.OrderBy(p => p).ToList());
+    }
+
+    [Fact]
+    public void Session_and_user_starts_are_flagged_on_the_first_step_of_each()
+    {
+        var rows = Rows(batch: 1, order: [0, 1, 2]).Where(r => r.Flags != StepFlags.None).ToList();
+        // One slot: the steps are exactly the users' sessions in order.
+        var starts = rows.Select(r => ((r.Flags & StepFlags.SessionStart) != 0, (r.Flags & StepFlags.UserStart) != 0)).ToList();
+        var expected = new List<(bool, bool)>
+        {
+            (true, true), (false, false), (true, false),          // user 0: [1,2,3] -> 2 steps, [4,5] -> 1 step
+            (true, true), (false, false), (false, false),         // user 1: [6,7,8,9] -> 3 steps
+            (true, true), (true, false), (true, false), (false, false), // user 2
+        };
+        Assert.Equal(expected, starts);
+    }
+
+    [Fact]
+    public void A_freed_slot_takes_the_next_user_in_the_given_order()
+    {
+        var rows = Rows(batch: 2, order: [2, 0, 1]);
+        var firstUsers = rows.Where(r => (r.Flags & StepFlags.UserStart) != 0).Select(r => r.User).ToList();
+        Assert.Equal([2, 0, 1], firstUsers);
+    }
+}

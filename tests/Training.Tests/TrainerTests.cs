@@ -1,0 +1,52 @@
+using HrnnPipeline.Training;
+using static TorchSharp.torch;
+
+namespace HrnnPipeline.Tests.Training;
+
+public sealed class TrainerTests
+{
+    static HrnnSettings Small(ModelKind kind, int epochs) => new()
+    {
+        Model = kind, SessionHidden = 32, UserHidden = 32, BatchSize = 32, Epochs = epochs, Loss = LossKind.CrossEntropy,
+        Optimizer = OptimizerKind.Adam, LearningRate = 0.01, NSample = 32, Patience = 0, DropoutSession = 0.1,
+        DropoutInit = 0.1, DropoutUser = 0.1, Seed = 3,
+    };
+
+    sealed class SimulatedKill : Exception;
+
+    [Fact]
+    public void Resuming_after_a_kill_reaches_the_same_model_as_an_uninterrupted_run()
+    {
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(80, 150, seed: 5);
+        var settings = Small(ModelKind.HrnnAll, epochs: 3);
+
+        var straightDir = Directory.CreateTempSubdirectory("hrnn-straight").FullName;
+        using var straight = new HrnnTrainer(settings, items, CPU, straightDir);
+        var expected = straight.Train(train, valid, resume: false);
+
+        var killedDir = Directory.CreateTempSubdirectory("hrnn-killed").FullName;
+        using (var killed = new HrnnTrainer(settings, items, CPU, killedDir) { AfterCheckpoint = e => { if (e == 2) throw new SimulatedKill(); } })
+            Assert.Throws<SimulatedKill>(() => killed.Train(train, valid, resume: false));
+        using var resumed = new HrnnTrainer(settings, items, CPU, killedDir);
+        var actual = resumed.Train(train, valid, resume: true);
+
+        Assert.Equal(2, actual.ResumedFromEpoch);
+        Assert.Equal(expected.Epochs.Select(e => e.Loss), actual.Epochs.Select(e => e.Loss));
+        foreach (var ((name, a), (_, b)) in straight.Model.named_parameters().Zip(resumed.Model.named_parameters()))
+            Assert.True(a.allclose(b, 1e-6, 1e-7), $"parameter {name} differs after resume");
+    }
+
+    [Fact]
+    public void Training_loss_falls_and_validation_is_measured_each_epoch()
+    {
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(120, 200, seed: 2);
+        using var trainer = new HrnnTrainer(Small(ModelKind.HrnnInit, epochs: 3), items, CPU,
+            Directory.CreateTempSubdirectory("hrnn-loss").FullName);
+        var result = trainer.Train(train, valid, resume: false);
+        Assert.Equal(3, result.Epochs.Count);
+        Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss);
+        Assert.All(result.Epochs, e => Assert.InRange(e.ValidMrr!.Value, 0.0, 1.0));
+    }
+}
