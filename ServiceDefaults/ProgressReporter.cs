@@ -14,7 +14,7 @@ public sealed class ProgressReporter
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly bool _interactive = !Console.IsErrorRedirected;
     readonly TimeSpan _interval;
-    TimeSpan _lastDraw = TimeSpan.MinValue;
+    TimeSpan? _lastDraw;
 
     public ProgressReporter(string label, long total, string unit = "items")
     {
@@ -31,7 +31,7 @@ public sealed class ProgressReporter
     {
         if (Quiet) return;
         var now = _clock.Elapsed;
-        if (now - _lastDraw < _interval && done < _total) return;
+        if (_lastDraw is { } last && now - last < _interval && done < _total) return;
         _lastDraw = now;
         var rate = done / Math.Max(now.TotalSeconds, 1e-9);
         var left = rate > 0 && _total > 0 ? TimeSpan.FromSeconds((_total - done) / rate) : TimeSpan.Zero;
@@ -52,7 +52,7 @@ public sealed class ProgressReporter
     public void Done(string? extra = null)
     {
         if (Quiet) return;
-        _lastDraw = TimeSpan.MinValue;
+        _lastDraw = null;
         Report(_total, extra);
         if (_interactive) Console.Error.WriteLine();
     }
