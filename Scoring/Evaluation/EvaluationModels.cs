@@ -23,6 +23,9 @@ public sealed record EvaluationOptions
     }
 }
 
+/// <summary>How long a model took to train, as the caller measured it.</summary>
+public readonly record struct TrainingStats(double Seconds, double EventsPerSecond);
+
 /// <summary>One model trained with one seed: its predictions and how long training took.</summary>
 public sealed record ModelRun(
     string Model, int Seed, IReadOnlyList<Prediction> Predictions, double TrainSeconds, double EventsPerSecond);

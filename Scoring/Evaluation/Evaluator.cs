@@ -14,22 +14,33 @@ public static class Evaluator
     public const string PositionBreakdown = "position";
 
     /// <summary>
-    /// Fits <paramref name="ranker"/> on <paramref name="train"/> (timed, unless the caller trained it and passes
-    /// <paramref name="trainSeconds"/>) and ranks every prediction of <paramref name="test"/>, using the users'
-    /// training sessions as their history.
+    /// Fits <paramref name="ranker"/> on <paramref name="train"/> and ranks every prediction of
+    /// <paramref name="test"/>, using the users' training sessions as their history. The fit is timed unless the
+    /// caller trained the model itself and passes <paramref name="trained"/> (e.g. an RNN: seconds over all epochs).
     /// </summary>
     public static ModelRun Run(
         IRanker ranker, int seed, SessionDataset train, SessionDataset test, IdMap items,
-        EvaluationOptions options, CancellationToken ct, double? trainSeconds = null)
+        EvaluationOptions options, CancellationToken ct, TrainingStats? trained = null)
     {
         options.Validate();
         CheckTestSplit(test, items);
         var clock = Stopwatch.StartNew();
         ranker.Fit(train, items);
-        double seconds = trainSeconds ?? clock.Elapsed.TotalSeconds;
-        var predictions = ranker.Rank(train, test, options.TopK, ct).ToList();
-        return new ModelRun(ranker.Name, seed, predictions, seconds,
-            seconds > 0 ? train.EventCount / seconds : 0);
+        double seconds = clock.Elapsed.TotalSeconds;
+        var stats = trained ?? new TrainingStats(seconds, seconds > 0 ? train.EventCount / seconds : 0);
+
+        long expected = 0;
+        for (int s = 0; s < test.SessionCount; s++)
+            expected += Math.Max(0, test.SessionLength(s) - 1) + (ranker.CanRankSessionStart ? 1 : 0);
+        var progress = new ProgressReporter($"evaluate {ranker.Name} (seed {seed})", expected, "predictions");
+        var predictions = new List<Prediction>((int)Math.Min(expected, int.MaxValue));
+        foreach (var p in ranker.Rank(train, test, options.TopK, ct))
+        {
+            predictions.Add(p);
+            progress.Report(predictions.Count);
+        }
+        progress.Done();
+        return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond);
     }
 
     /// <summary>One session per user and every item inside the catalogue: what the protocol's pairing relies on.</summary>

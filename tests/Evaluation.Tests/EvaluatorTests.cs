@@ -1,6 +1,7 @@
 using System.Text.Json;
 using HrnnPipeline.Features;
 using HrnnPipeline.Scoring.Evaluation;
+using HrnnPipeline.Scoring.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Tests.Evaluation;
@@ -79,6 +80,31 @@ public sealed class EvaluatorTests
         Assert.Equal("pop", start.Model);
         Assert.Equal(2, start.Metrics["predictions"]);
         Assert.Equal(8, report.Results.Single(r => r.Model == "pop").Predictions); // position 0 stays out
+    }
+
+    [Fact]
+    public void Run_times_the_fit_unless_the_caller_trained_the_model()
+    {
+        var train = TestData.Sessions(0, (0, [1, 2, 3]), (1, [2, 3, 4]));
+        var test = TestData.Sessions(100, (0, [2, 3, 4]), (1, [1, 2]));
+        var items = TestData.ItemsOf(train, 4);
+        var timed = Evaluator.Run(new PopRanker(), 7, train, test, items, Options, CancellationToken.None);
+        Assert.Equal(("pop", 7, 5), (timed.Model, timed.Seed, timed.Predictions.Count)); // 2 + 1 next, 2 starts
+        Assert.True(timed.TrainSeconds > 0);
+        Assert.Equal(train.EventCount / timed.TrainSeconds, timed.EventsPerSecond, 6);
+
+        var trained = Evaluator.Run(new PopRanker(), 7, train, test, items, Options, CancellationToken.None,
+            new TrainingStats(Seconds: 12.5, EventsPerSecond: 4000));
+        Assert.Equal((12.5, 4000.0), (trained.TrainSeconds, trained.EventsPerSecond));
+    }
+
+    [Fact]
+    public void The_baselines_use_the_papers_settings()
+    {
+        var all = BaselineRankers.All();
+        Assert.Equal(["pop", "ppop", "item-knn", "sknn"], all.Select(r => r.Name));
+        Assert.Equal(300, all.OfType<ItemKnnRanker>().Single().Neighbours);
+        Assert.Equal(100, all.OfType<SessionKnnRanker>().Single().Neighbours);
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public sealed class LastfmFixture : IDisposable
     {
         ProgressReporter.Quiet = true;
         Split = new ReferenceSplit();
-        Runs = new IRanker[] { new PopRanker(), new PersonalPopRanker(), new ItemKnnRanker(), new SessionKnnRanker() }
+        Runs = BaselineRankers.All()
             .Select(r => Evaluator.Run(r, seed: 1, Split.Train, Split.Test, Split.Items, Options, CancellationToken.None))
             .ToDictionary(r => r.Model);
     }
