@@ -89,12 +89,13 @@ public sealed record HrnnSettings
             ? preset
             : throw new PipelineException($"--preset {name}: unknown preset (known: {string.Join(", ", Presets.Keys)})");
 
-    public static ModelKind ParseModel(string text) => text.ToLowerInvariant() switch
+    /// <summary>Accepts the command-line spelling (hrnn-init) and the enum name (HrnnInit).</summary>
+    public static ModelKind ParseModel(string text) => text.ToLowerInvariant().Replace("-", "") switch
     {
-        "hrnn-init" => ModelKind.HrnnInit,
-        "hrnn-all" => ModelKind.HrnnAll,
+        "hrnninit" => ModelKind.HrnnInit,
+        "hrnnall" => ModelKind.HrnnAll,
         "rnn" => ModelKind.Rnn,
-        "rnn-concat" => ModelKind.RnnConcat,
+        "rnnconcat" => ModelKind.RnnConcat,
         _ => throw new PipelineException($"--model {text}: expected hrnn-init, hrnn-all, rnn or rnn-concat"),
     };
 
@@ -106,12 +107,12 @@ public sealed record HrnnSettings
         _ => "rnn-concat",
     };
 
-    public static LossKind ParseLoss(string text) => text.ToLowerInvariant().Replace("_", "-") switch
+    public static LossKind ParseLoss(string text) => text.ToLowerInvariant().Replace("_", "").Replace("-", "") switch
     {
         "top1" => LossKind.Top1,
         "bpr" => LossKind.Bpr,
-        "cross-entropy" or "xe" or "ce" => LossKind.CrossEntropy,
-        "bpr-max" => LossKind.BprMax,
+        "crossentropy" or "xe" or "ce" => LossKind.CrossEntropy,
+        "bprmax" => LossKind.BprMax,
         _ => throw new PipelineException($"--loss {text}: expected top1, bpr, cross-entropy or bpr-max"),
     };
 

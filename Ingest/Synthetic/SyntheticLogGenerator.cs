@@ -152,13 +152,23 @@ public sealed class SyntheticLogGenerator
             var g = tastes[rng.Next(tasteCount)];
             favourites[f] = _groupItems[g][Draw(_groupCdf[g], rng)];
         }
+        // Within a taste, each user prefers their own part of the group: popularity ranks are rotated by a
+        // per-user offset, so two users sharing a taste still click different items.
+        var offsets = tastes.Select(g => rng.Next(_groupItems[g].Length)).ToArray();
         int sessions = 1 + (int)Math.Min(LogNormal(rng, _o.MeanSessions, 1.0), 500);
         long ts = _o.StartUnixSeconds + (long)(rng.NextDouble() * 30 * 86400);
         for (int s = 0; s < sessions; s++)
         {
             // Slow drift: now and then one taste is replaced by a new group.
-            if (rng.NextDouble() < 0.05) tastes[rng.Next(tasteCount)] = Draw(_groupWeightCdf, rng);
-            int group = tastes[Draw(Cdf(tasteWeight), rng)];
+            if (rng.NextDouble() < 0.05)
+            {
+                int replaced = rng.Next(tasteCount);
+                tastes[replaced] = Draw(_groupWeightCdf, rng);
+                offsets[replaced] = rng.Next(_groupItems[tastes[replaced]].Length);
+            }
+            int taste = Draw(Cdf(tasteWeight), rng);
+            int group = tastes[taste];
+            var members = _groupItems[group];
             int length = 1 + (int)Math.Min(LogNormal(rng, _o.MeanSessionLength, 0.8), 200);
             int item = 0;
             for (int e = 0; e < length; e++)
@@ -168,11 +178,12 @@ public sealed class SyntheticLogGenerator
                 else if (item != 0 && r < 0.45)
                 {
                     // A related item: the neighbour of the current one in its group's popularity order.
-                    var members = _groupItems[_itemGroup[item - 1]];
+                    var related = _groupItems[_itemGroup[item - 1]];
                     int pos = _itemPosition[item - 1];
-                    item = members[(pos + 1 + rng.Next(2)) % members.Length];
+                    item = related[(pos + 1 + rng.Next(2)) % related.Length];
                 }
-                else if (r < 0.10 + _o.TasteStrength * 0.9) item = _groupItems[group][Draw(_groupCdf[group], rng)];
+                else if (r < 0.10 + _o.TasteStrength * 0.9)
+                    item = members[(Draw(_groupCdf[group], rng) + offsets[taste]) % members.Length];
                 else item = Draw(_globalCdf, rng) + 1;
                 yield return (user, item, ts);
                 ts += 5 + (long)Math.Min(LogNormal(rng, 90, 1.0), 1500); // seconds to minutes, always < 30 min

@@ -1,0 +1,57 @@
+using HrnnPipeline.Features;
+using HrnnPipeline.Training;
+using TorchSharp;
+
+namespace HrnnPipeline.Scoring.Evaluation;
+
+/// <summary>
+/// The RNN family (hrnn-init, hrnn-all, rnn, rnn-concat) in the evaluation harness. It trains on the <c>fit</c> split
+/// with early stopping on <c>valid</c> (never on the test split), then ranks each test session with the user's
+/// whole training history run through the model first (Quadrana et al. 2017 sec. 4.3).
+/// </summary>
+public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, SessionDataset? valid, string checkpointDir,
+    torch.Device device) : IRanker, IDisposable
+{
+    HrnnTrainer? _trainer;
+
+    public string Name => HrnnSettings.ModelName(settings.Model);
+
+    /// <summary>HRNN predicts a session's first item from its initial state when trained for it; rnn-concat from the
+    /// end of the previous session; a session-only rnn cannot.</summary>
+    public bool CanRankSessionStart =>
+        settings.Model == ModelKind.RnnConcat || (settings.HasUserGru && settings.SessionStartWeight > 0);
+
+    public TrainResult? Result { get; private set; }
+
+    /// <summary>Trains once; the <paramref name="train"/> argument is ignored in favour of the fit/valid split given
+    /// at construction, so that early stopping never sees the sessions it is evaluated on.</summary>
+    public void Fit(SessionDataset train, IdMap items)
+    {
+        if (_trainer is not null) return;
+        _trainer = new HrnnTrainer(settings, items, device, checkpointDir);
+        Result = _trainer.Train(fit, valid, resume: false);
+    }
+
+    public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct)
+    {
+        var model = _trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank");
+        var (data, evaluated) = EvaluationSequences.Join(history, test);
+        var predictions = new List<Prediction>();
+        bool starts = CanRankSessionStart;
+        new HrnnInference(model, device).Run(
+            new HrnnInference.Request(data, Math.Max(settings.BatchSize, 256), topK) { EvalSessions = evaluated },
+            rows =>
+            {
+                for (int i = 0; i < rows.Rank.Length; i++)
+                {
+                    if (rows.Position[i] == 0 && !starts) continue;
+                    predictions.Add(new Prediction(data.Users[rows.UserBlock[i]], rows.Position[i], rows.Target[i],
+                        (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray()));
+                }
+            }, null, ct);
+        // The harness pairs predictions across models by (user, position): keep a stable order.
+        return predictions.OrderBy(p => p.UserIdx).ThenBy(p => p.Position);
+    }
+
+    public void Dispose() => _trainer?.Dispose();
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using HrnnPipeline.Features;
+using HrnnPipeline.Scoring.Publishing;
+using HrnnPipeline.ServiceDefaults;
+using HrnnPipeline.Training;
+
+namespace HrnnPipeline.Scoring;
+
+public sealed record ScoreResult(string Version, int Shard, int ShardCount, long Users, double Seconds)
+{
+    public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
+}
+
+/// <summary>
+/// The scoring stage: every user with history (all their prepared sessions, training and test alike) is run
+/// through the model to get the user state c_u and the next session's initial state s_0, and the top-k for that
+/// session's start; one shard of users per call, written as shard files that publishing picks up.
+/// </summary>
+public static class Scorer
+{
+    public static ScoreResult Score(WorkDirectory work, string? version, int shard, int shardCount, ScoringOptions options,
+        CancellationToken ct = default)
+    {
+        var clock = Stopwatch.StartNew();
+        using var loaded = ModelStore.Load(work.Models, version, options.Device);
+        var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
+        var history = EvaluationSequences.Concatenate(
+            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)),
+            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
+        var mine = Enumerable.Range(0, history.UserCount)
+            .Where(b => UserShards.ShardOf(users.Ids[history.Users[b]], shardCount) == shard).ToArray();
+
+        var versionDir = Path.Combine(work.Scores, loaded.Version);
+        using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
+        var items = loaded.Items;
+        var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
+        long done = 0;
+        new HrnnInference(loaded.Model, loaded.Device).Run(
+            new HrnnInference.Request(history, options.BatchSize, options.K)
+            {
+                CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine,
+            },
+            null,
+            rows =>
+            {
+                int u = rows.UserState.Length / Math.Max(rows.UserBlock.Length, 1);
+                int h = rows.SessionState.Length / rows.UserBlock.Length;
+                var ids = new List<string>(rows.K);
+                var scores = new List<float>(rows.K);
+                for (int r = 0; r < rows.UserBlock.Length; r++)
+                {
+                    ids.Clear();
+                    scores.Clear();
+                    for (int j = 0; j < rows.K; j++)
+                    {
+                        float score = rows.TopScores[r * rows.K + j];
+                        if (float.IsNegativeInfinity(score)) break; // fewer unseen items than k
+                        ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
+                        scores.Add(score);
+                    }
+                    writer.Add(users.Ids[history.Users[rows.UserBlock[r]]], ids.ToArray(), scores.ToArray(),
+                        rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
+                }
+                progress.Report(done += rows.UserBlock.Length);
+            }, ct);
+        writer.Complete();
+        progress.Done();
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds);
+    }
+}
