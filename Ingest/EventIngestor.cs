@@ -28,6 +28,7 @@ public sealed class EventIngestor
         using var connection = new DuckDBConnection(new DuckDBConnectionStringBuilder { DataSource = full }.ConnectionString);
         connection.Open();
         connection.Execute("SET TimeZone = 'UTC'"); // ISO text without a zone is UTC
+        connection.Execute($"SET memory_limit = '{MemoryLimitMb()}MB'");
         WarehouseTables.Create(connection);
 
         var progress = new ProgressReporter("ingest", files.Count, "files");
@@ -47,11 +48,18 @@ public sealed class EventIngestor
         }
         finally
         {
-            connection.Execute($"DROP TABLE IF EXISTS {SourceQueries.Stage}");
+            connection.Execute($"DROP TABLE IF EXISTS {SourceQueries.Rows}");
         }
         progress.Done();
         return new IngestReport(results);
     }
+
+    /// <summary>
+    /// DuckDB's memory budget: at most 3 GB (the ingest budget is 4 GB for the whole process), and never more than
+    /// DuckDB's own default of 80% of the machine. Past it, the rows table of a huge file spills to disk.
+    /// </summary>
+    static long MemoryLimitMb() =>
+        Math.Min(3L << 10, (long)(0.8 * GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 20)));
 }
 
 /// <summary>The options, validated and parsed once per run.</summary>

@@ -5,8 +5,8 @@ using HrnnPipeline.ServiceDefaults;
 namespace HrnnPipeline.Ingest;
 
 /// <summary>
-/// Ingests one file: fingerprint, skip if known, stage it with DuckDB's reader, map its columns, then move good
-/// rows to <c>events</c> and bad rows to <c>rejected_events</c> in one transaction.
+/// Ingests one file: fingerprint it, skip it if known, map its columns, read and classify it in one pass of
+/// DuckDB's reader, then write good rows to <c>events</c> and bad rows to <c>rejected_events</c> in one transaction.
 /// </summary>
 internal sealed class FileLoader(DuckDBConnection connection, IngestSettings settings, string path, CancellationToken ct)
 {
@@ -26,15 +26,17 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         if (facts.Length == 0) throw new PipelineException($"{_display}: empty file");
 
         var format = settings.Format ?? SourceFormat.Detect(facts);
-        StagedSource source;
+        SourceSelect source;
+        long rows;
         try
         {
             source = format.Kind switch
             {
-                SourceKind.Delimited => StageDelimited(facts, format),
-                SourceKind.JsonLines => StageJsonLines(facts),
-                _ => StageParquet(),
+                SourceKind.Delimited => Delimited(facts, format),
+                SourceKind.JsonLines => JsonLines(facts),
+                _ => Parquet(),
             };
+            rows = Classify(facts, format, source);
         }
         catch (DuckDBException e)
         {
@@ -42,7 +44,7 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         }
         try
         {
-            return Commit(facts, format, source);
+            return Commit(facts, format, source, rows);
         }
         catch (DuckDBException e)
         {
@@ -50,10 +52,11 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         }
     }
 
-    StagedSource StageDelimited(FileFacts facts, SourceFormat format)
+    SourceSelect Delimited(FileFacts facts, SourceFormat format)
     {
         var lines = SourceFormat.SampleLines(facts, keepBlank: true);
-        var first = SourceFormat.SplitFields(lines.FirstOrDefault() ?? "", format.Delimiter, format.Quoted);
+        var firstLine = lines.FirstOrDefault() ?? "";
+        var first = SourceFormat.SplitFields(firstLine, format.Delimiter, format.Quoted);
         var hasHeader = settings.HasHeader ?? ColumnMap.LooksLikeHeader(first, settings.Columns);
         var map = settings.Columns ?? (hasHeader ? ColumnMap.FromNames(first, $"{_display}:1") : ColumnMap.Default);
         // Every row must have as many fields as the header, or (no header) as most rows of the sample.
@@ -66,16 +69,14 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         if (map.Width > width)
             throw new PipelineException($"{_display}: rows have {width} field{(width == 1 ? "" : "s")} " +
                 $"({format.Name}), but the columns {Describe(map)} need {map.Width}");
-        SourceQueries.StageLines(connection, facts, _display, ct);
-        return SourceQueries.Delimited(format, map, width, hasHeader ? 1 : 0);
+        return SourceQueries.Delimited(facts, _display, format, map, width, hasHeader ? firstLine : null);
     }
 
-    StagedSource StageJsonLines(FileFacts facts)
+    SourceSelect JsonLines(FileFacts facts)
     {
         if (SourceFormat.SampleLines(facts).FirstOrDefault()?.TrimStart().StartsWith('[') == true)
             throw new PipelineException($"{_display}: a JSON array; expected JSON lines (one object per line)");
-        SourceQueries.StageLines(connection, facts, _display, ct);
-        var (keys, firstKeys) = SourceQueries.JsonKeys(connection, ct);
+        var (keys, firstKeys) = SourceQueries.JsonKeys(connection, SourceQueries.LineParameters(facts, _display), ct);
         var byField = new Dictionary<EventField, IReadOnlyList<string>>();
         if (settings.Columns is { } columns)
         {
@@ -87,35 +88,52 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
                 byField[field] = [firstKeys[position]];
             }
         }
-        else if (keys.Count > 0) // no object at all: every line is rejected below, with its reason
+        else if (keys.Count > 0) // no object at all: every line is rejected, with its reason
         {
             ColumnMap.FromNames(keys, _display); // throws naming the missing fields
             foreach (var group in keys.GroupBy(k => ColumnMap.Match(k)).Where(g => g.Key is not null))
                 byField[group.Key!.Value] = group.ToList();
         }
-        return SourceQueries.JsonLines(byField);
+        return SourceQueries.JsonLines(facts, _display, byField);
     }
 
-    StagedSource StageParquet()
+    SourceSelect Parquet()
     {
         var columns = SourceQueries.ParquetColumns(connection, path, ct);
         var map = settings.Columns ?? ColumnMap.FromNames(columns.Select(c => c.Name).ToList(), _display);
         if (map.Width > columns.Count)
             throw new PipelineException($"{_display}: {columns.Count} columns, but the columns {Describe(map)} need {map.Width}");
-        return SourceQueries.StageParquet(connection, path, map, columns, ct);
+        return SourceQueries.Parquet(path, map, columns);
     }
 
-    IngestedFile Commit(FileFacts facts, SourceFormat format, StagedSource source)
+    /// <summary>Reads and classifies the file into the rows table; returns how many rows it has.</summary>
+    long Classify(FileFacts facts, SourceFormat format, SourceSelect source)
     {
-        var classified = SourceQueries.Classified(source);
-        var parameters = new Parameters(source.Parameters) { ["scale"] = 1.0 };
-        var stats = connection.Rows($"SELECT count(*), count(ts_num), max(abs(ts_num)) FROM ({classified})", parameters, ct)[0];
-        var rows = (long)stats[0]!;
-        if (rows == 0) throw new PipelineException($"{_display}: empty file (no data rows)");
-        var numeric = (long)stats[1]! > 0;
-        var unit = !numeric ? "iso" : settings.TimeUnit ?? ((double)stats[2]! > MillisecondsAbove ? "ms" : "s");
+        // Rows must land in file order: their rowid is their line number.
+        connection.Execute("SET preserve_insertion_order = true", ct: ct);
+        connection.Execute(SourceQueries.ClassifyInto(source), source.Parameters, ct);
+        var rows = (long)connection.Rows($"SELECT count(*) FROM {SourceQueries.Rows}", ct: ct)[0][0]!;
+        if (format.Kind != SourceKind.Parquet && rows != facts.PhysicalLines)
+            throw new PipelineException(
+                $"{_display}: read {rows:N0} lines but the file has {facts.PhysicalLines:N0}; line numbers would be wrong, so nothing was loaded");
+        return rows;
+    }
+
+    IngestedFile Commit(FileFacts facts, SourceFormat format, SourceSelect source, long rows)
+    {
+        var stats = connection.Rows($"""
+            SELECT count(*) FILTER (is_data),
+                   count(*) FILTER (reason IS NOT NULL),
+                   count(*) FILTER (is_data AND reason IS NULL AND ts_is_number),
+                   max(abs(ts)) FILTER (is_data AND reason IS NULL AND ts_is_number)
+            FROM {SourceQueries.Rows}
+            """, ct: ct)[0];
+        var dataRows = (long)stats[0]!;
+        if (dataRows == 0) throw new PipelineException($"{_display}: empty file (no data rows)");
+        var badRows = (long)stats[1]!;
+        var numeric = (long)stats[2]! > 0;
+        var unit = !numeric ? "iso" : settings.TimeUnit ?? ((double)stats[3]! > MillisecondsAbove ? "ms" : "s");
         var detected = numeric && settings.TimeUnit is null;
-        parameters["scale"] = unit == "s" ? 1000.0 : 1.0;
 
         using var transaction = connection.BeginTransaction();
         var fileId = (int)connection.Rows("""
@@ -130,30 +148,31 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
             DELETE FROM ingest_failures WHERE sha256 = $sha;
             """, new Parameters { ["sha"] = facts.Sha256 }, ct);
 
-        var rejected = connection.Execute($"""
+        var rejected = (long)connection.Execute($"""
             INSERT INTO rejected_events (file_id, path, line_no, raw_line, reason)
-            SELECT $file_id, $path, line_no, raw, reason FROM ({classified}) WHERE reason IS NOT NULL ORDER BY line_no
-            """, new Parameters(parameters) { ["file_id"] = fileId, ["path"] = path }, ct);
+            SELECT $file_id, $path, rowid + 1, raw, reason FROM {SourceQueries.Rows} WHERE reason IS NOT NULL ORDER BY rowid
+            """, new Parameters { ["file_id"] = fileId, ["path"] = path }, ct);
 
-        if (rejected > settings.RejectThreshold * rows)
+        if (rejected > settings.RejectThreshold * dataRows)
         {
             // Refused: no event of the file is loaded, but its rejected rows and the refusal are kept to inspect.
-            var reason = RefusalMessage(fileId, rejected, rows);
+            var reason = RefusalMessage(fileId, rejected, dataRows);
             connection.Execute("""
                 INSERT INTO ingest_failures VALUES ($file_id, $path, $sha, $format, $unit, $valid, $rejected, $reason, now()::TIMESTAMP)
-                """, new Parameters(file) { ["valid"] = rows - rejected, ["rejected"] = (long)rejected, ["reason"] = reason }, ct);
+                """, new Parameters(file) { ["valid"] = dataRows - rejected, ["rejected"] = rejected, ["reason"] = reason }, ct);
             transaction.Commit();
             throw new PipelineException(reason);
         }
 
-        var accepted = connection.Execute($"""
-            INSERT INTO events (file_id, line_no, user_id, item_id, ts_ms, session_id, event_type, value)
-            SELECT $file_id, line_no, user_id, item_id, ts_ms, session_id, event_type, value
-            FROM ({classified}) WHERE reason IS NULL
-            """, new Parameters(parameters) { ["file_id"] = fileId }, ct);
+        // Insertion order is not needed here ((file_id, line_no) carries it), and without it DuckDB writes
+        // compressed row groups in parallel instead of recompressing them all at the next checkpoint.
+        connection.Execute("SET preserve_insertion_order = false", ct: ct);
+        var accepted = (long)connection.Execute(SourceQueries.InsertEvents(source.Fields),
+            new Parameters { ["file_id"] = fileId, ["scale"] = unit == "s" ? 1000.0 : 1.0 }, ct);
+        connection.Execute("SET preserve_insertion_order = true", ct: ct);
         connection.Execute("""
             INSERT INTO ingested_files VALUES ($file_id, $path, $sha, $format, $unit, $accepted, $rejected, now()::TIMESTAMP)
-            """, new Parameters(file) { ["accepted"] = (long)accepted, ["rejected"] = (long)rejected }, ct);
+            """, new Parameters(file) { ["accepted"] = accepted, ["rejected"] = rejected }, ct);
 
         var result = new IngestedFile(path, facts.Sha256, fileId, format.Name, unit, detected, accepted, rejected, Skipped: false);
         settings.BeforeCommit?.Invoke(result);
