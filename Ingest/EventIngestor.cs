@@ -26,7 +26,14 @@ public sealed class EventIngestor
         var full = Path.GetFullPath(warehousePath);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         using var connection = new DuckDBConnection(new DuckDBConnectionStringBuilder { DataSource = full }.ConnectionString);
-        connection.Open();
+        try
+        {
+            connection.Open();
+        }
+        catch (DuckDBException e) // e.g. another process holds the warehouse's lock
+        {
+            throw new PipelineException($"{warehousePath}: cannot open the warehouse: {e.Message.Split('\n', 2)[0]}", isPermanent: false, e);
+        }
         connection.Execute("SET TimeZone = 'UTC'"); // ISO text without a zone is UTC
         connection.Execute($"SET memory_limit = '{MemoryLimitMb()}MB'");
         WarehouseTables.Create(connection);

@@ -41,6 +41,18 @@ public sealed class BadRowTests : IDisposable
     }
 
     [Fact]
+    public async Task Out_of_range_timestamps_and_unreadable_values_are_rejected()
+    {
+        var file = _warehouse.Write("values.csv", "user,item,ts,value\nu1,i1,1,2.5\nu2,i2,2,lots\nu3,i3,1e300,1\nu4,i4,inf,1\nu5,i5,6,\n");
+
+        await _warehouse.Ingest(new IngestOptions { Input = [file], RejectThreshold = 1 });
+
+        Assert.Equal(["1:2 u1 i1 1000", "1:6 u5 i5 6000"], _warehouse.Events());
+        Assert.Equal([2.5, null], _warehouse.Query("SELECT value FROM events ORDER BY line_no").Select(r => r[0]));
+        Assert.Equal(["3: bad value: lots", "4: timestamp out of range: 1e300", "5: bad timestamp: inf"], _warehouse.Rejected());
+    }
+
+    [Fact]
     public async Task Bad_json_lines_are_rejected_not_fatal()
     {
         var file = _warehouse.Write("bad.jsonl", """

@@ -132,6 +132,35 @@ public sealed class FormatTests : IDisposable
     }
 
     [Fact]
+    public async Task A_byte_order_mark_and_quoted_header_names_are_understood()
+    {
+        var file = _warehouse.Write("bom.csv", "\uFEFF\"user_id\",\"item_id\",\"ts\"\nu1,i1,1\n");
+
+        await _warehouse.Ingest(file);
+
+        Assert.Equal(["1:2 u1 i1 1000"], _warehouse.Events());
+    }
+
+    [Fact]
+    public async Task Line_numbers_stay_exact_when_duckdb_reads_a_large_file_in_parallel()
+    {
+        // Over 32 MB, DuckDB splits the file between threads; rowid must still be the physical line number.
+        var path = Path.Combine(_warehouse.Folder, "large.csv");
+        using (var writer = new StreamWriter(path))
+        {
+            writer.Write("user_id,item_id,timestamp\n");
+            for (int line = 2; line <= 1_300_000; line++)
+                writer.Write(line % 100_000 == 0 ? "\n" : $"user-{line % 5000:D6},item-{line % 7919:D6},{line}\n");
+        }
+
+        var report = await _warehouse.Ingest(path);
+
+        Assert.Equal(1_300_000 - 1 - 13, report.Accepted);
+        Assert.Equal(0L, (long)_warehouse.Query(
+            "SELECT count(*) FROM events WHERE ts_ms <> line_no * 1000 OR user_id <> printf('user-%06d', line_no % 5000)")[0][0]!);
+    }
+
+    [Fact]
     public async Task Format_option_overrides_the_extension()
     {
         var file = _warehouse.Write("j.csv", "{\"user\": \"u1\", \"item\": \"i1\", \"ts\": 9}\n");

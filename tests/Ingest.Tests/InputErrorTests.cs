@@ -63,6 +63,18 @@ public sealed class InputErrorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_file_that_is_not_utf8_text_fails_naming_it()
+    {
+        var file = Path.Combine(_warehouse.Folder, "latin1.csv");
+        File.WriteAllBytes(file, [.. "user,item,ts\nu1,caf"u8, 0xE9, .. ",1\n"u8]);
+
+        var message = await FailureOf(file);
+
+        Assert.StartsWith("latin1.csv: cannot read as csv: ", message);
+        Assert.Contains("Line: 2", message);
+    }
+
+    [Fact]
     public async Task A_failing_file_keeps_what_earlier_files_stored()
     {
         var good = _warehouse.Write("good.csv", "user,item,ts\nu1,i1,1\n");
