@@ -27,7 +27,6 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
 
         var format = settings.Format ?? SourceFormat.Detect(facts);
         SourceSelect source;
-        long rows;
         try
         {
             source = format.Kind switch
@@ -36,7 +35,7 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
                 SourceKind.JsonLines => JsonLines(facts),
                 _ => Parquet(),
             };
-            rows = Classify(facts, format, source);
+            Classify(facts, format, source);
         }
         catch (DuckDBException e)
         {
@@ -44,7 +43,7 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         }
         try
         {
-            return Commit(facts, format, source, rows);
+            return Commit(facts, format, source);
         }
         catch (DuckDBException e)
         {
@@ -106,8 +105,8 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         return SourceQueries.Parquet(path, map, columns);
     }
 
-    /// <summary>Reads and classifies the file into the rows table; returns how many rows it has.</summary>
-    long Classify(FileFacts facts, SourceFormat format, SourceSelect source)
+    /// <summary>Reads and classifies the file into the rows table, one row per line (or Parquet row).</summary>
+    void Classify(FileFacts facts, SourceFormat format, SourceSelect source)
     {
         // Rows must land in file order: their rowid is their line number.
         connection.Execute("SET preserve_insertion_order = true", ct: ct);
@@ -116,23 +115,20 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         if (format.Kind != SourceKind.Parquet && rows != facts.PhysicalLines)
             throw new PipelineException(
                 $"{_display}: read {rows:N0} lines but the file has {facts.PhysicalLines:N0}; line numbers would be wrong, so nothing was loaded");
-        return rows;
     }
 
-    IngestedFile Commit(FileFacts facts, SourceFormat format, SourceSelect source, long rows)
+    IngestedFile Commit(FileFacts facts, SourceFormat format, SourceSelect source)
     {
         var stats = connection.Rows($"""
             SELECT count(*) FILTER (is_data),
-                   count(*) FILTER (reason IS NOT NULL),
                    count(*) FILTER (is_data AND reason IS NULL AND ts_is_number),
                    max(abs(ts)) FILTER (is_data AND reason IS NULL AND ts_is_number)
             FROM {SourceQueries.Rows}
             """, ct: ct)[0];
         var dataRows = (long)stats[0]!;
         if (dataRows == 0) throw new PipelineException($"{_display}: empty file (no data rows)");
-        var badRows = (long)stats[1]!;
-        var numeric = (long)stats[2]! > 0;
-        var unit = !numeric ? "iso" : settings.TimeUnit ?? ((double)stats[3]! > MillisecondsAbove ? "ms" : "s");
+        var numeric = (long)stats[1]! > 0;
+        var unit = !numeric ? "iso" : settings.TimeUnit ?? ((double)stats[2]! > MillisecondsAbove ? "ms" : "s");
         var detected = numeric && settings.TimeUnit is null;
 
         using var transaction = connection.BeginTransaction();

@@ -27,7 +27,11 @@ public sealed class IngestOptions
     /// </summary>
     public string? TimeUnit { get; set; }
 
-    /// <summary>Largest share of a file's rows that may be rejected before the whole file is refused.</summary>
+    /// <summary>
+    /// Largest share of a file's data rows that may be rejected. A file over it is refused whole: none of its events
+    /// are added, but its rejected rows stay in <c>rejected_events</c> and the refusal in <c>ingest_failures</c> to
+    /// inspect; the run stops there, files before it staying loaded.
+    /// </summary>
     public double RejectThreshold { get; set; } = 0.01;
 
     /// <summary>Whether delimited files start with a header row; null: detect from the first row.</summary>

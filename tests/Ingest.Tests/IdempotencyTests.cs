@@ -66,6 +66,16 @@ public sealed class IdempotencyTests : IDisposable
     }
 
     [Fact]
+    public async Task The_warehouse_file_is_not_held_open_after_ingest()
+    {
+        await _warehouse.Ingest(_warehouse.Write("a.csv", "user,item,ts\nu1,i1,1\n"));
+
+        var open = new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos()
+            .Select(fd => fd.LinkTarget).Where(target => target?.StartsWith(_warehouse.Path, StringComparison.Ordinal) == true);
+        Assert.Empty(open);
+    }
+
+    [Fact]
     public async Task File_ids_follow_input_order_across_runs()
     {
         var a = _warehouse.Write("a.csv", "user,item,ts\nua,ia,1\n");
