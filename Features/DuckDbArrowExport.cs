@@ -13,10 +13,16 @@ namespace HrnnPipeline.Features;
 /// </summary>
 internal static class DuckDbArrowExport
 {
-    /// <summary>Runs <paramref name="sql"/> and writes its rows to <paramref name="path"/> atomically; returns the row count.</summary>
+    /// <summary>
+    /// Runs <paramref name="sql"/> and writes its rows to <paramref name="path"/> atomically; returns the row count.
+    /// The int32 column <paramref name="ascendingColumn"/> must never decrease: a guard on the row order the file
+    /// promises, checked as the rows stream by.
+    /// </summary>
     public static async Task<long> WriteAsync(
-        DuckDBConnection connection, string sql, Schema schema, string path, CancellationToken ct)
+        DuckDBConnection connection, string sql, Schema schema, string path, string ascendingColumn, CancellationToken ct)
     {
+        int orderColumn = schema.GetFieldIndex(ascendingColumn);
+        int previous = int.MinValue;
         var tmp = path + ".tmp";
         long rows = 0;
         try
@@ -34,6 +40,7 @@ internal static class DuckDbArrowExport
                     using (batch)
                     {
                         CheckShape(batch, schema, path);
+                        previous = CheckAscending(((Int32Array)batch.Column(orderColumn)).Values, previous, ascendingColumn, path);
                         for (int from = 0; from < batch.Length;)
                         {
                             int taken = buffer.Append(batch, from);
@@ -62,6 +69,17 @@ internal static class DuckDbArrowExport
             if (File.Exists(tmp)) File.Delete(tmp); // a failed export leaves the previous file, not a fragment
         }
         return rows;
+    }
+
+    static int CheckAscending(ReadOnlySpan<int> values, int previous, string column, string path)
+    {
+        foreach (var value in values)
+        {
+            if (value < previous)
+                throw new InvalidOperationException($"{path}: rows out of order ({column} {value} after {previous})");
+            previous = value;
+        }
+        return previous;
     }
 
     static void CheckShape(RecordBatch batch, Schema schema, string path)

@@ -31,7 +31,7 @@ public sealed class ProgressReporter
     {
         if (Quiet) return;
         var now = _clock.Elapsed;
-        if (now - _lastDraw < _interval && done < _total) return;
+        if (now < _lastDraw + _interval && done < _total) return; // not now - _lastDraw: MinValue would overflow
         _lastDraw = now;
         var rate = done / Math.Max(now.TotalSeconds, 1e-9);
         var left = rate > 0 && _total > 0 ? TimeSpan.FromSeconds((_total - done) / rate) : TimeSpan.Zero;

@@ -29,7 +29,7 @@ public sealed class ArrowRoundTripTests : IClassFixture<LastfmFidelityTests.Prep
         using (var command = connection.CreateCommand())
         {
             command.CommandText = $"""
-                SELECT user_idx, session_idx, item_idx, ts FROM session_events WHERE {filter} ORDER BY session_idx, user_seq
+                SELECT user_idx, session_idx, item_idx, ts FROM session_events WHERE {filter} ORDER BY session_idx, seq
                 """;
             using var reader = command.ExecuteReader();
             while (reader.Read())

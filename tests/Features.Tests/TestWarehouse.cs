@@ -76,15 +76,21 @@ public sealed class TestWarehouse : IDisposable
 
     public string PreparedFile(string name) => Path.Combine(Prepared, name);
 
-    /// <summary>Every cleaned session as user, split and its items in order (all events, also those held out).</summary>
+    /// <summary>
+    /// Every cleaned session as user, split and its items in order (all events, also held-out ones; an item that
+    /// never occurs in train shows as ?).
+    /// </summary>
     public List<(string User, string Split, string Items)> Sessions()
     {
         var result = new List<(string, string, string)>();
         using var connection = Open();
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT u.user_id, s.split, string_agg(e.item_id, ' ' ORDER BY e.user_seq)
-            FROM session_events e JOIN sessions s USING (session_idx) JOIN user_map u ON u.user_idx = s.user_idx
+            SELECT u.user_id, s.split, string_agg(coalesce(m.item_id, '?'), ' ' ORDER BY e.seq)
+            FROM session_events e
+            JOIN sessions s USING (session_idx)
+            JOIN user_map u ON u.user_idx = s.user_idx
+            LEFT JOIN item_map m ON m.item_idx = e.item_idx
             GROUP BY s.session_idx, u.user_id, s.split
             ORDER BY s.session_idx
             """;
