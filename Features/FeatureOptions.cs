@@ -1,0 +1,31 @@
+namespace HrnnPipeline.Features;
+
+/// <summary>
+/// How <c>prepare</c> cuts interaction logs into sessions and filters them (Quadrana et al. 2017, sec. 4.1).
+/// Bound from the configuration section <see cref="SectionName"/>; the defaults reproduce the paper's lastfm setup.
+/// </summary>
+public sealed class FeatureOptions
+{
+    public const string SectionName = "Features";
+
+    /// <summary>A user's idle time longer than this starts a new session (unless explicit session ids decide).</summary>
+    public TimeSpan SessionGap { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Items with fewer events than this (counted after dropping repeats) are removed.</summary>
+    public int MinItemSupport { get; set; } = 10;
+
+    /// <summary>Sessions with fewer events than this (after the item filter) are removed.</summary>
+    public int MinSessionLength { get; set; } = 3;
+
+    /// <summary>Users with fewer sessions than this (after the session filter) are removed.</summary>
+    public int MinUserSessions { get; set; } = 5;
+
+    /// <summary>When set, only each user's most recent N sessions are kept.</summary>
+    public int? MaxSessionsPerUser { get; set; }
+
+    /// <summary>Event types dropped before sessionizing (case-insensitive), e.g. <c>delete</c>.</summary>
+    public string[] DropEventTypes { get; set; } = [];
+
+    /// <summary>DuckDB's memory_limit for the run; DuckDB spills to disk beyond it.</summary>
+    public string MemoryLimit { get; set; } = "2GB";
+}

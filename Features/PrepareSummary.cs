@@ -1,0 +1,33 @@
+namespace HrnnPipeline.Features;
+
+/// <summary>
+/// What <c>prepare</c> produced, written by the CLI to <c>prepare-summary.json</c> (snake_case via
+/// <see cref="HrnnPipeline.ServiceDefaults.Json"/>). Train = fit + valid sessions; test never feeds fitting.
+/// </summary>
+public sealed record PrepareSummary
+{
+    /// <summary>Rows rejected by Ingest; Features does not know it, the CLI fills it in.</summary>
+    public long? Rejected { get; set; }
+
+    public long InputEvents { get; init; }
+    public int Users { get; init; }
+    /// <summary>Distinct items in the training split = the item map's size without padding.</summary>
+    public int Items { get; init; }
+    public long TrainSessions { get; init; }
+    public long TrainEvents { get; init; }
+    public long FitSessions { get; init; }
+    public long FitEvents { get; init; }
+    public long ValidSessions { get; init; }
+    public long ValidEvents { get; init; }
+    public long TestSessions { get; init; }
+    public long TestEvents { get; init; }
+
+    /// <summary>Counts after sessionizing and after each filter, in the order they were applied.</summary>
+    public IReadOnlyList<FilterStepCounts> Steps { get; init; } = [];
+
+    public double ElapsedSeconds { get; init; }
+    public double EventsPerSecond { get; init; }
+}
+
+/// <summary>Data left after one step of <c>prepare</c>.</summary>
+public sealed record FilterStepCounts(string Step, long Events, long Sessions, long Users, long Items);
