@@ -164,14 +164,21 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
     async Task<LoadCounts> LoadAndActivateAsync(NpgsqlConnection conn, VersionToPublish v, string version, CancellationToken ct)
     {
         var names = new PartitionNames(version);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await CreateStagingTablesAsync(conn, names, version, ct);
 
         await CopyItemsAsync(conn, names.Staging("item_map"), v, version, ct);
         var (rows, recUsers, listLength) = await CopyRecommendationsAsync(conn, names.Staging("recommendations"), v, version, ct);
+        PublishLog.Step(_logger, Kind, version, "copy of recommendations", clock.Elapsed.TotalSeconds);
+        clock.Restart();
         long users = await CopyStatesAsync(conn, names.Staging("user_states"), v, version, ct);
+        PublishLog.Step(_logger, Kind, version, "copy of user states", clock.Elapsed.TotalSeconds);
         v.Shards.CheckLoaded(recUsers, users);
 
+        clock.Restart();
         await IndexStagingAsync(conn, names, v.Shards.VersionDir, ct);
+        PublishLog.Step(_logger, Kind, version, "indexes", clock.Elapsed.TotalSeconds);
+        clock.Restart();
 
         // One short transaction swaps the version in. The explicit locks make readers wait (milliseconds) instead
         // of planning against the old partition set and then reading with a snapshot that sees the new pointer.
@@ -198,6 +205,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                 """, ct, version);
             await tx.CommitAsync(ct);
         }
+        await ExecuteAsync(conn, "analyze model_versions, active_version", ct); // tiny tables autovacuum may never analyse
+        PublishLog.Step(_logger, Kind, version, "switch", clock.Elapsed.TotalSeconds);
         return new LoadCounts(rows, users, listLength);
     }
 
@@ -450,13 +459,16 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
 
     public async Task<RecommendationLookup> GetRecommendationsAsync(string userId, int k, CancellationToken ct = default)
     {
-        // One statement, one snapshot: the pointer and the rows can't come from two different versions.
+        // One statement, one snapshot: the pointer and the rows can't come from two different versions. The
+        // version is a scalar subquery so it is known before the scan: the executor prunes to that version's
+        // partition and probes its (version, user_id, rank) index, whatever the planner guesses about the join.
         await using var conn = await OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand("""
             select a.version, v.list_length, r.rank, r.item_id, r.score
             from active_version a
             join model_versions v on v.version = a.version
-            left join recommendations r on r.version = a.version and r.user_id = $1 and r.rank <= $2
+            left join recommendations r
+                on r.version = (select version from active_version) and r.user_id = $1 and r.rank <= $2
             order by r.rank
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = userId, NpgsqlDbType = NpgsqlDbType.Text });
@@ -482,7 +494,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             select a.version, v.list_length, s.session_state
             from active_version a
             join model_versions v on v.version = a.version
-            left join user_states s on s.version = a.version and s.user_id = $1
+            left join user_states s on s.version = (select version from active_version) and s.user_id = $1
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = userId, NpgsqlDbType = NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);

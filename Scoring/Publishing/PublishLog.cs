@@ -20,6 +20,9 @@ static partial class PublishLog
     [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "{Store}: publishing version {Version} failed: {Reason}")]
     public static partial void Failed(ILogger logger, string store, string version, string reason);
 
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Debug, Message = "{Store}: version {Version}: {Step} took {Seconds:F2}s")]
+    public static partial void Step(ILogger logger, string store, string version, string step, double seconds);
+
     [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "exported version {Version} to {Directory} in {Seconds:F1}s")]
     public static partial void Exported(ILogger logger, string version, string directory, double seconds);
 }

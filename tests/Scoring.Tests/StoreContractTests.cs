@@ -60,7 +60,8 @@ public sealed class StoreContractTests(PostgresFixture postgres)
     {
         await using var t = await StoreUnderTest.CreateAsync(kind, postgres);
         const int users = 20_000, k = 20;
-        await t.PublishAsync("v1", seed: 1, users, k);
+        var noExport = new PublishOptions { ExportParquet = false };
+        await t.PublishAsync("v1", seed: 1, users, k, noExport);
         var v2Dir = t.WriteScores("v2", seed: 2, users, k); // scored before, so the reader overlaps the load itself
 
         var failures = new ConcurrentQueue<string>();
@@ -84,7 +85,7 @@ public sealed class StoreContractTests(PostgresFixture postgres)
             }
         });
 
-        await new Publisher().PublishAsync(v2Dir, "v2", 2, FakeScores.Items(StoreUnderTest.ItemCount), "{}", null, t.Store, CancellationToken.None);
+        await new Publisher(noExport).PublishAsync(v2Dir, "v2", 2, FakeScores.Items(StoreUnderTest.ItemCount), "{}", null, t.Store, CancellationToken.None);
         await publishDone.CancelAsync();
         await reader;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using DuckDB.NET.Data;
 using HrnnPipeline.Scoring.Publishing;
 using HrnnPipeline.ServiceDefaults;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace HrnnPipeline.Tests.Scoring;
@@ -28,17 +29,17 @@ public sealed class StoreUnderTest : IAsyncDisposable
     /// <summary>Opens a second store over the same storage (PostgreSQL: another data source; DuckDB: the same file).</summary>
     public Func<IRecommendationStore> OpenAnother { get; }
 
-    public static async Task<StoreUnderTest> CreateAsync(string kind, PostgresFixture postgres)
+    public static async Task<StoreUnderTest> CreateAsync(string kind, PostgresFixture postgres, ILogger? logger = null)
     {
         var work = new WorkDirectory(Path.Combine(postgres.Root, "work-" + Guid.NewGuid().ToString("N")[..8]));
         switch (kind)
         {
             case Postgres:
                 var connectionString = await postgres.CreateDatabaseAsync();
-                return new StoreUnderTest(work, await PostgresRecommendationStore.OpenAsync(connectionString),
+                return new StoreUnderTest(work, await PostgresRecommendationStore.OpenAsync(connectionString, logger),
                     () => new PostgresRecommendationStore(connectionString), connectionString);
             case DuckDb:
-                var store = await DuckDbRecommendationStore.OpenAsync(work.Warehouse);
+                var store = await DuckDbRecommendationStore.OpenAsync(work.Warehouse, logger);
                 return new StoreUnderTest(work, store, () => store);
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
