@@ -74,6 +74,7 @@ public static class ReadApi
     static async Task<IResult> GetRecommendationsAsync(string userId, string? k, IRecommendationStore store,
         IOptions<RecommendationApiOptions> options, CancellationToken ct)
     {
+        userId = UserIdFromRoute(userId);
         if (!TryParseK(k, options.Value.DefaultK, out int top, out var invalid)) return invalid;
         var lookup = await store.GetRecommendationsAsync(userId, top, ct);
         if (lookup.Version is null) return NothingPublished();
@@ -85,6 +86,7 @@ public static class ReadApi
     static async Task<IResult> ContinueSessionAsync(string userId, string? k, HttpRequest request, IRecommendationStore store,
         IOptions<RecommendationApiOptions> options, CancellationToken ct)
     {
+        userId = UserIdFromRoute(userId);
         if (!TryParseK(k, options.Value.DefaultK, out int top, out var invalid)) return invalid;
         SessionRequest? body;
         try
@@ -132,6 +134,12 @@ public static class ReadApi
         }
         return Results.Json(new SessionRecommendationsResponse(userId, state.Version, items, unknown), Json.Options);
     }
+
+    /// <summary>
+    /// Ids are served as given, slashes included: ASP.NET Core decodes every escape in a path segment except
+    /// %2F (so routing can't be fooled), which is finished here.
+    /// </summary>
+    static string UserIdFromRoute(string userId) => userId.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     static bool TryParseK(string? text, int defaultK, out int k, out IResult invalid)
     {

@@ -45,21 +45,25 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
 
     /// <summary>Starts (initialising on first use) the cluster in <c>&lt;work&gt;/postgres</c>.</summary>
     public static Task<LocalPostgres> StartAsync(WorkDirectory work, string database = "hrnn", CancellationToken ct = default) =>
-        StartAsync(Path.Combine(work.Root, "postgres"), database, ct);
+        StartAsync(Path.Combine(work.Root, "postgres"), database, binDirectory: null, ct);
 
     /// <summary>
     /// Initialises <paramref name="dataDirectory"/> if it holds no cluster yet, starts the server on a free
     /// loopback port (or attaches to the server already running there) and creates <paramref name="database"/>.
+    /// <paramref name="binDirectory"/> overrides where the server binaries are looked for.
     /// </summary>
-    public static async Task<LocalPostgres> StartAsync(string dataDirectory, string database = "hrnn", CancellationToken ct = default)
+    public static async Task<LocalPostgres> StartAsync(string dataDirectory, string database = "hrnn",
+        string? binDirectory = null, CancellationToken ct = default)
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
             throw new PipelineException($"a local PostgreSQL is only provisioned on Linux/macOS: set ConnectionStrings:postgres");
         if (database.Length == 0 || !database.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
             throw new PipelineException($"local PostgreSQL database name '{database}' must be letters, digits or '_'");
 
-        var bin = FindBinaries()
-            ?? throw new PipelineException($"PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin or `pg_config --bindir`: {InstallHint}");
+        var bin = binDirectory is null ? FindBinaries() : HasServerBinaries(binDirectory) ? binDirectory : null;
+        if (bin is null)
+            throw new PipelineException(
+                $"PostgreSQL server binaries (initdb, pg_ctl, postgres) not found in {binDirectory ?? "/usr/lib/postgresql/*/bin or `pg_config --bindir`"}: {InstallHint}");
         dataDirectory = Path.GetFullPath(dataDirectory);
         var runAs = IsRoot() ? UnprivilegedUser() : null;
 
