@@ -1,2 +1,3 @@
-Console.Error.WriteLine("not implemented yet");
-return 1;
+using HrnnPipeline.AppHost.Cli;
+
+return await PipelineCli.Build().Parse(args).InvokeAsync();

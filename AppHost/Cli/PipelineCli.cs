@@ -1,0 +1,172 @@
+using System.CommandLine;
+using HrnnPipeline.AppHost.Pipeline;
+using HrnnPipeline.Ingest.Synthetic;
+using HrnnPipeline.Scoring;
+using HrnnPipeline.ServiceDefaults;
+
+namespace HrnnPipeline.AppHost.Cli;
+
+/// <summary>The command line: one command per stage, plus <c>run</c> (the whole nightly batch) and the hosts.</summary>
+public static class PipelineCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("HrnnPipeline: raw interaction logs to personalised next-session recommendations with a hierarchical RNN (Quadrana et al. 2017).");
+        root.Subcommands.Add(RunCommand());
+        root.Subcommands.Add(GenerateCommand());
+        root.Subcommands.Add(PrepareCommand());
+        root.Subcommands.Add(TrainCommand());
+        root.Subcommands.Add(EvaluateCommand.Build());
+        root.Subcommands.Add(ScoreCommand());
+        root.Subcommands.Add(PublishCommand());
+        return root;
+    }
+
+    /// <summary>Runs a command body with the configuration chain, turning user-facing errors into one line and exit 1.</summary>
+    internal static async Task<int> Execute(ParseResult result, IEnumerable<CliOptions.Mapped> options, CancellationToken ct,
+        Func<PipelineConfiguration, CancellationToken, Task<int>> body)
+    {
+        try
+        {
+            var configuration = PipelineConfiguration.Sources(CliOptions.Overrides(result, options)).Build();
+            var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!);
+            return await body(config, ct);
+        }
+        catch (Exception e) when (UserFacing(e) is { } message)
+        {
+            Console.Error.WriteLine($"error: {message}");
+            return 1;
+        }
+    }
+
+    static string? UserFacing(Exception e) => e switch
+    {
+        PipelineException p => p.Message,
+        FileNotFoundException f => f.Message,
+        DirectoryNotFoundException d => d.Message,
+        UnauthorizedAccessException u => u.Message,
+        OperationCanceledException => "cancelled",
+        AggregateException { InnerExceptions.Count: 1 } a => UserFacing(a.InnerException!),
+        _ => null,
+    };
+
+    static Command RunCommand()
+    {
+        var command = new Command("run", "Run the whole batch: ingest, prepare, train, score every user, publish the lists. With no --input, a seeded synthetic log is generated first.");
+        var options = CliOptions.Input().Concat(CliOptions.Training()).Concat(CliOptions.Scoring()).ToArray();
+        CliOptions.AddTo(command, options);
+        command.Options.Add(CliOptions.Work);
+        command.SetAction((result, ct) => Execute(result, options, ct, async (config, token) =>
+        {
+            var summary = await new BatchRun(config).RunAsync(token);
+            Console.WriteLine(summary.Describe());
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command GenerateCommand()
+    {
+        var users = new Option<int>("--users") { Description = "Number of users", Required = true };
+        var items = new Option<int>("--items") { Description = "Catalogue size", Required = true };
+        var output = new Option<string>("--out") { Description = "CSV file to write (user_id,item_id,timestamp in Unix seconds)", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
+        var sessions = new Option<double>("--mean-sessions") { Description = "Mean sessions per user", DefaultValueFactory = _ => 12 };
+        var command = new Command("generate", "Write a seeded synthetic interaction log: Zipf popularity, persistent user tastes that drift, skewed session lengths and gaps.")
+        {
+            users, items, output, seed, sessions,
+        };
+        command.SetAction((result, ct) => Execute(result, [], ct, (_, token) =>
+        {
+            if (result.GetValue(users) < 1 || result.GetValue(items) < 2)
+                throw new PipelineException("--users must be >= 1 and --items >= 2");
+            var generator = new SyntheticLogGenerator(new SyntheticLogOptions
+            {
+                Users = result.GetValue(users), Items = result.GetValue(items), Seed = result.GetValue(seed),
+                MeanSessions = result.GetValue(sessions),
+            });
+            var path = result.GetValue(output)!;
+            var progress = new ProgressReporter("generate", result.GetValue(users) * 12L * 6, "events");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            long events = generator.Write(path, new Progress<long>(n => progress.Report(n)));
+            Console.WriteLine($"wrote {events:N0} events for {result.GetValue(users):N0} users to {path} in {clock.Elapsed.TotalSeconds:F1} s");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    static Command PrepareCommand()
+    {
+        var command = new Command("prepare", "Ingest the input into the warehouse and build the sessions, filters, splits and Arrow files (writes prepare-summary.json).");
+        var options = CliOptions.Input();
+        CliOptions.AddTo(command, options);
+        command.Options.Add(CliOptions.Work);
+        command.SetAction((result, ct) => Execute(result, options, ct, async (config, token) =>
+        {
+            var stages = new PipelineStages(config);
+            var ingest = await stages.IngestAsync(token);
+            Console.WriteLine(ingest.ToString());
+            var summary = await stages.PrepareAsync(token);
+            Console.WriteLine($"prepared: {summary.Users:N0} users, {summary.Items:N0} items, {summary.TrainSessions:N0} training sessions ({summary.TrainEvents:N0} events), {summary.TestSessions:N0} test sessions ({summary.TestEvents:N0} events) -> {config.Work.SummaryFile("prepare")}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command TrainCommand()
+    {
+        var resume = new Option<bool>("--resume") { Description = "Continue from the last epoch checkpoint" };
+        var command = new Command("train", "Train on what `prepare` left in the work folder (early stopping on the validation split); writes train-summary.json, loss.csv and loss.png.") { resume };
+        var options = CliOptions.Training();
+        CliOptions.AddTo(command, options);
+        command.Options.Add(CliOptions.Work);
+        command.SetAction((result, ct) => Execute(result, options, ct, (config, token) =>
+        {
+            var summary = new PipelineStages(config).Train(result.GetValue(resume), token);
+            var best = summary.Epochs.First(e => e.Epoch == summary.BestEpoch);
+            Console.WriteLine($"trained {summary.ModelVersion}: {summary.Epochs.Count} epochs, best {summary.BestEpoch} (valid MRR@{summary.Settings.ValidationCutoff} {best.ValidMrr:F4}), {summary.EventsPerSecond:N0} events/s -> {config.Work.SummaryFile("train")}");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    static Command ScoreCommand()
+    {
+        var shard = new Option<string>("--shard") { Description = "This worker's part of the users, i/N (default 0/1: everyone)", DefaultValueFactory = _ => "0/1" };
+        var version = new Option<string>("--version") { Description = "Model version (default: the latest trained)" };
+        var command = new Command("score", "Bootstrap every user's history through the model and compute the next session's initial state and top-k.") { shard, version };
+        var options = CliOptions.Scoring();
+        CliOptions.AddTo(command, options);
+        command.Options.Add(CliOptions.Work);
+        command.SetAction((result, ct) => Execute(result, options, ct, (config, token) =>
+        {
+            var (i, n) = UserShards.Parse(result.GetValue(shard)!);
+            var scored = new PipelineStages(config).Score(result.GetValue(version), i, n, token);
+            Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    static Command PublishCommand()
+    {
+        var shards = new Option<int>("--shards") { Description = "Number of score shards to wait for", DefaultValueFactory = _ => 1 };
+        var version = new Option<string>("--version") { Description = "Model version (default: the latest trained)" };
+        var rollback = new Option<bool>("--rollback") { Description = "Point readers back to the previous version instead" };
+        var command = new Command("publish", "Load a scored version into the store (PostgreSQL when ConnectionStrings:postgres is set, else the warehouse) and switch readers to it atomically.") { shards, version, rollback };
+        command.Options.Add(CliOptions.Work);
+        command.SetAction((result, ct) => Execute(result, [], ct, async (config, token) =>
+        {
+            var stages = new PipelineStages(config);
+            if (result.GetValue(rollback))
+            {
+                Console.WriteLine($"active version is now {await stages.RollbackAsync(token)}");
+                return 0;
+            }
+            var published = await stages.PublishAsync(result.GetValue(version), result.GetValue(shards), token);
+            Console.WriteLine($"published {published.Version}: {published.Users:N0} users, {published.Rows:N0} rows in {published.Duration.TotalSeconds:F1} s");
+            return 0;
+        }));
+        return command;
+    }
+}

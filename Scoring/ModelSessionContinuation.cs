@@ -1,0 +1,58 @@
+using System.Collections.Concurrent;
+using HrnnPipeline.Scoring.Api;
+using HrnnPipeline.ServiceDefaults;
+using HrnnPipeline.Training;
+using static TorchSharp.torch;
+
+namespace HrnnPipeline.Scoring;
+
+/// <summary>
+/// Real-time within-session personalisation for the read API: the session GRU of the published model continues
+/// from the user's stored s_0 over the clicks so far, and the next-item head ranks the catalogue. Models are loaded
+/// once per version from the work folder's model store and shared by requests (inference only, no gradients).
+/// </summary>
+public sealed class ModelSessionContinuation(WorkDirectory work, string device = "cpu") : ISessionContinuation, IDisposable
+{
+    readonly ConcurrentDictionary<string, Lazy<ModelStore.LoadedModel>> _models = new();
+
+    public Task<SessionResult> ContinueAsync(string version, float[] sessionState, IReadOnlyList<int> itemIdx, int k, CancellationToken ct)
+    {
+        var loaded = _models.GetOrAdd(version, v => new Lazy<ModelStore.LoadedModel>(() => ModelStore.Load(work.Models, v, device))).Value;
+        return Task.FromResult(Continue(loaded.Model, loaded.Device, sessionState, itemIdx, k));
+    }
+
+    /// <summary>The same computation as offline evaluation: s_0, then one session-GRU step per click, then the scores.</summary>
+    public static SessionResult Continue(HrnnModel model, Device device, float[] sessionState, IReadOnlyList<int> itemIdx, int k)
+    {
+        int hidden = model.Settings.SessionHidden;
+        if (sessionState.Length != hidden)
+            throw new PipelineException($"stored session state has {sessionState.Length} values; the model expects {hidden}");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var layers = new Tensor[model.Settings.SessionLayers];
+        layers[0] = tensor(sessionState, [1, hidden]).to(device);
+        for (int l = 1; l < layers.Length; l++) layers[l] = zeros(1, hidden, device: device);
+        Tensor query;
+        if (itemIdx.Count == 0)
+        {
+            // No click yet: the list for the session's start, from the session-start head.
+            query = model.HasStartHead ? model.StartQuery(layers[0]) : layers[^1];
+        }
+        else
+        {
+            // hrnn-all also feeds the user state; the API stores only s_0, so continuation follows hrnn-init's path.
+            foreach (var item in itemIdx)
+                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), null), layers, 0, false);
+            query = layers[^1];
+        }
+        var scores = model.ScoreAll(query);
+        var (values, indexes) = scores.topk(Math.Min(k, model.ItemTableSize - 1), 1);
+        return new SessionResult(indexes.to_type(ScalarType.Int32).cpu().data<int>().ToArray(), values.cpu().data<float>().ToArray());
+    }
+
+    public void Dispose()
+    {
+        foreach (var lazy in _models.Values)
+            if (lazy.IsValueCreated) lazy.Value.Dispose();
+    }
+}
