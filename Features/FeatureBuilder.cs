@@ -25,8 +25,7 @@ public sealed partial class FeatureBuilder
         using var connection = Open(warehousePath);
         var run = new Run(connection, warehousePath, progress, ct);
 
-        await run.ConfigureAsync();
-        await run.SetMemoryLimitAsync(o.MemoryLimit);
+        await run.ConfigureAsync(o.MemoryLimit);
         long inputEvents = await run.CheckEventsTableAsync();
         await run.SessionizeAsync(o);
         await run.FilterAsync(o);
@@ -52,7 +51,7 @@ public sealed partial class FeatureBuilder
         };
     }
 
-    const int TotalSteps = 22;
+    const int TotalSteps = 26; // ExecAsync calls plus exports, roughly
 
     static DuckDBConnection Open(string warehousePath)
     {
@@ -78,7 +77,7 @@ public sealed partial class FeatureBuilder
         Check(o.MinUserSessions, nameof(o.MinUserSessions));
         if (o.MaxSessionsPerUser is < 1)
             throw new PipelineException($"{FeatureOptions.SectionName}:MaxSessionsPerUser must be at least 1 (got {o.MaxSessionsPerUser})");
-        if (!MemorySize().IsMatch(o.MemoryLimit))
+        if (o.MemoryLimit is null || !MemorySize().IsMatch(o.MemoryLimit))
             throw new PipelineException($"{FeatureOptions.SectionName}:MemoryLimit must look like 2GB or 512MB (got '{o.MemoryLimit}')");
 
         static void Check(int value, string name)
@@ -90,6 +89,9 @@ public sealed partial class FeatureBuilder
 
     [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", RegexOptions.IgnoreCase)]
     private static partial Regex MemorySize();
+
+    static string[] DropTypes(FeatureOptions o) =>
+        [.. (o.DropEventTypes ?? []).Where(t => !string.IsNullOrWhiteSpace(t)).Select(t => t.Trim().ToLowerInvariant())];
 
     static string Describe(List<FilterStepCounts> steps) =>
         string.Join(", ", steps.Select(s => $"{s.Step}: {s.Events:N0} events, {s.Users:N0} users"));
@@ -105,15 +107,14 @@ public sealed partial class FeatureBuilder
     {
         int _step;
 
-        public async Task ConfigureAsync()
+        public async Task ConfigureAsync(string memoryLimit)
         {
             // SET takes no parameters; the memory limit is validated above. Insertion order must stay preserved:
             // the streaming windows and the exports rely on DuckDB's documented order preservation.
             await ExecAsync("configure", $"SET threads = {Environment.ProcessorCount}");
+            await ExecAsync("configure", $"SET memory_limit = '{memoryLimit}'");
             await ExecAsync("configure", "SET preserve_insertion_order = true");
         }
-
-        public Task SetMemoryLimitAsync(string limit) => ExecAsync("configure", $"SET memory_limit = '{limit}'");
 
         public async Task<long> CheckEventsTableAsync()
         {
@@ -175,7 +176,7 @@ public sealed partial class FeatureBuilder
                 WHERE e.event_type IS NULL OR NOT list_contains($drop_types, lower(e.event_type))
                 ORDER BY u.ukey, e.ts_ms, e.file_id, e.line_no
                 """,
-                new DuckDBParameter("drop_types", o.DropEventTypes.Select(t => t.Trim().ToLowerInvariant()).ToArray()));
+                new DuckDBParameter("drop_types", DropTypes(o)));
             // Windows with an empty OVER () stream the table in its stored (sorted) order, which DuckDB guarantees,
             // so LAG sees each event's predecessor and the running SUM numbers sessions globally, ordered by user
             // then start, without a second sort. A session starts at a user's first event, where an explicit
