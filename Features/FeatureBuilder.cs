@@ -25,8 +25,7 @@ public sealed partial class FeatureBuilder
         using var connection = Open(warehousePath);
         var run = new Run(connection, warehousePath, progress, ct);
 
-        await run.ConfigureAsync();
-        await run.SetMemoryLimitAsync(o.MemoryLimit);
+        await run.ConfigureAsync(o.MemoryLimit);
         long inputEvents = await run.CheckEventsTableAsync();
         await run.SessionizeAsync(o);
         await run.FilterAsync(o);
@@ -52,7 +51,7 @@ public sealed partial class FeatureBuilder
         };
     }
 
-    const int TotalSteps = 22;
+    const int TotalSteps = 26; // ExecAsync calls plus exports, roughly
 
     static DuckDBConnection Open(string warehousePath)
     {
@@ -78,7 +77,7 @@ public sealed partial class FeatureBuilder
         Check(o.MinUserSessions, nameof(o.MinUserSessions));
         if (o.MaxSessionsPerUser is < 1)
             throw new PipelineException($"{FeatureOptions.SectionName}:MaxSessionsPerUser must be at least 1 (got {o.MaxSessionsPerUser})");
-        if (!MemorySize().IsMatch(o.MemoryLimit))
+        if (o.MemoryLimit is null || !MemorySize().IsMatch(o.MemoryLimit))
             throw new PipelineException($"{FeatureOptions.SectionName}:MemoryLimit must look like 2GB or 512MB (got '{o.MemoryLimit}')");
 
         static void Check(int value, string name)
@@ -90,6 +89,9 @@ public sealed partial class FeatureBuilder
 
     [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", RegexOptions.IgnoreCase)]
     private static partial Regex MemorySize();
+
+    static string[] DropTypes(FeatureOptions o) =>
+        [.. (o.DropEventTypes ?? []).Where(t => !string.IsNullOrWhiteSpace(t)).Select(t => t.Trim().ToLowerInvariant())];
 
     static string Describe(List<FilterStepCounts> steps) =>
         string.Join(", ", steps.Select(s => $"{s.Step}: {s.Events:N0} events, {s.Users:N0} users"));
@@ -105,15 +107,14 @@ public sealed partial class FeatureBuilder
     {
         int _step;
 
-        public async Task ConfigureAsync()
+        public async Task ConfigureAsync(string memoryLimit)
         {
             // SET takes no parameters; the memory limit is validated above. Insertion order must stay preserved:
             // the streaming windows and the exports rely on DuckDB's documented order preservation.
             await ExecAsync("configure", $"SET threads = {Environment.ProcessorCount}");
+            await ExecAsync("configure", $"SET memory_limit = '{memoryLimit}'");
             await ExecAsync("configure", "SET preserve_insertion_order = true");
         }
-
-        public Task SetMemoryLimitAsync(string limit) => ExecAsync("configure", $"SET memory_limit = '{limit}'");
 
         public async Task<long> CheckEventsTableAsync()
         {
@@ -154,32 +155,42 @@ public sealed partial class FeatureBuilder
                 SELECT item_id, (row_number() OVER (ORDER BY item_id))::INTEGER AS ikey
                 FROM (SELECT DISTINCT item_id FROM events)
                 """);
-            // The one big sort: every later step can stream over this order instead of re-sorting per user.
-            await ExecAsync("sort events", """
+            // Explicit session ids and event types cost 32 bytes a row through the sort; most logs have neither,
+            // and then the columns are left out (the rules below read them as NULL).
+            bool hasSessionIds = await ScalarAsync("inspect events",
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE nullif(session_id, '') IS NOT NULL LIMIT 1)") > 0;
+            bool hasEventTypes = await ScalarAsync("inspect events",
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE event_type IS NOT NULL LIMIT 1)") > 0;
+            string sortedExtras = (hasSessionIds ? ", nullif(e.session_id, '') AS sid" : "")
+                + (hasEventTypes ? ", e.event_type" : "");
+            string lagExtras = (hasSessionIds ? "sid, lag(sid) OVER () AS prev_sid" : "NULL AS sid, NULL AS prev_sid")
+                + (hasEventTypes ? ", event_type IS NOT DISTINCT FROM lag(event_type) OVER () AS same_type" : ", true AS same_type");
+
+            // The one big sort: every later step streams over this order instead of sorting per user again.
+            await ExecAsync("sort events", $"""
                 CREATE OR REPLACE TEMP TABLE fe_sorted AS
-                SELECT u.ukey, i.ikey, e.ts_ms, nullif(e.session_id, '') AS sid, e.event_type
+                SELECT u.ukey, i.ikey, e.ts_ms{sortedExtras}
                 FROM events e
                 JOIN fe_user_keys u ON u.user_id = e.user_id
                 JOIN fe_item_keys i ON i.item_id = e.item_id
                 WHERE e.event_type IS NULL OR NOT list_contains($drop_types, lower(e.event_type))
                 ORDER BY u.ukey, e.ts_ms, e.file_id, e.line_no
                 """,
-                new DuckDBParameter("drop_types", o.DropEventTypes.Select(t => t.Trim().ToLowerInvariant()).ToArray()));
+                new DuckDBParameter("drop_types", DropTypes(o)));
             // Windows with an empty OVER () stream the table in its stored (sorted) order, which DuckDB guarantees,
             // so LAG sees each event's predecessor and the running SUM numbers sessions globally, ordered by user
             // then start, without a second sort. A session starts at a user's first event, where an explicit
             // session id changes (ids win over the gap), or else after an idle gap longer than the threshold.
             // A repeat = same item and event type as the previous event of the same session; it still counts for
             // the gap, as in the reference preprocessing. ord keeps the event order for the final table.
-            await ExecAsync("sessionize", """
+            await ExecAsync("sessionize", $"""
                 CREATE OR REPLACE TEMP TABLE fe_events AS
                 WITH lagged AS (
-                    SELECT ukey, ikey, ts_ms, sid,
+                    SELECT ukey, ikey, ts_ms,
                         lag(ukey) OVER () AS prev_ukey,
                         lag(ts_ms) OVER () AS prev_ts,
-                        lag(sid) OVER () AS prev_sid,
                         lag(ikey) OVER () AS prev_ikey,
-                        event_type IS NOT DISTINCT FROM lag(event_type) OVER () AS same_type
+                        {lagExtras}
                     FROM fe_sorted
                 ),
                 flagged AS (
@@ -254,7 +265,7 @@ public sealed partial class FeatureBuilder
                     CASE WHEN stage = 4 THEN
                         CASE row_number() OVER (PARTITION BY ukey, stage = 4 ORDER BY sess DESC)
                             WHEN 1 THEN 'test' WHEN 2 THEN 'valid' ELSE 'fit' END
-                    END AS split
+                    END::ENUM('fit', 'valid', 'test') AS split
                 FROM staged
                 """,
                 new DuckDBParameter("min_length", o.MinSessionLength),
@@ -337,16 +348,22 @@ public sealed partial class FeatureBuilder
                 SELECT ukey, (row_number() OVER (ORDER BY ukey) - 1)::INTEGER AS user_idx
                 FROM (SELECT DISTINCT ukey FROM fe_session_stage WHERE stage = 4)
                 """);
+            // Numbered on a two-column table: a window carrying every session column would sort all of them.
+            await ExecAsync("dense ids", """
+                CREATE OR REPLACE TEMP TABLE fe_session_ids AS
+                SELECT sess, (row_number() OVER (ORDER BY sess) - 1)::INTEGER AS session_idx
+                FROM fe_session_stage
+                WHERE stage = 4
+                """);
             await ExecAsync("dense ids", """
                 CREATE OR REPLACE TEMP TABLE fe_sessions_final AS
-                SELECT s.sess, s.ukey, u.user_idx, s.split, s.start_ts, s.end_ts, s.events::INTEGER AS events,
-                    (row_number() OVER (ORDER BY s.sess) - 1)::INTEGER AS session_idx,
+                SELECT s.sess, s.ukey, u.user_idx, i.session_idx, s.split, s.start_ts, s.end_ts, s.events::INTEGER AS events,
                     (CASE WHEN s.split = 'fit' THEN s.events ELSE coalesce(h.known, 0) END)::INTEGER AS split_events,
                     s.split = 'fit' OR coalesce(h.known, 0) >= 2 AS in_split
                 FROM fe_session_stage s
+                JOIN fe_session_ids i USING (sess)
                 JOIN fe_users u USING (ukey)
                 LEFT JOIN fe_heldout h USING (sess)
-                WHERE s.stage = 4
                 """);
         }
 
@@ -394,6 +411,8 @@ public sealed partial class FeatureBuilder
                 ORDER BY e.ord
                 """);
             transaction.Commit(); // disposing without commit (an error above) rolls back and keeps the old tables
+            // The event-level scratch tables are done with; free their memory before the exports.
+            await ExecAsync("clean up", "DROP TABLE fe_events");
         }
 
         public async Task<PrepareSummary> SummaryAsync(long inputEvents, List<FilterStepCounts> steps)
@@ -441,7 +460,6 @@ public sealed partial class FeatureBuilder
             {
                 var path = Path.Combine(preparedDir, file);
                 Report($"export {file}");
-                var t0 = Stopwatch.StartNew();
                 // A filtered scan of one table keeps its stored order (seq), so no ORDER BY is needed; the writer
                 // checks that session_idx never decreases.
                 await DuckDbArrowExport.WriteAsync(connection, $"""
@@ -456,7 +474,6 @@ public sealed partial class FeatureBuilder
                     WHERE {filter}
                     ORDER BY session_idx
                     """, ArrowSessions.SessionIndexSchema, ArrowSessions.SessionIndexPath(path), "session_idx", ct);
-                if (Environment.GetEnvironmentVariable("FE_TRACE") is not null) Console.Error.WriteLine($"TRACE export {file}: {t0.Elapsed.TotalSeconds:F2}s");
             }
             Report("export id maps");
             (await ReadMapAsync("SELECT item_idx, item_id, support FROM item_map ORDER BY item_idx", firstIndex: 1))
@@ -489,9 +506,7 @@ public sealed partial class FeatureBuilder
             using var command = Command(sql, parameters);
             try
             {
-                var t0 = Stopwatch.StartNew(); var c0 = Process.GetCurrentProcess().TotalProcessorTime;
                 await command.ExecuteNonQueryAsync(ct);
-                if (Environment.GetEnvironmentVariable("FE_TRACE") is not null) Console.Error.WriteLine($"TRACE {step}: {t0.Elapsed.TotalSeconds:F2}s cpu {(Process.GetCurrentProcess().TotalProcessorTime - c0).TotalSeconds:F2}s");
             }
             catch (DuckDBException e)
             {
