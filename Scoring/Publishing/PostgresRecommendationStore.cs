@@ -180,19 +180,48 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         PublishLog.Step(_logger, Kind, version, "indexes", clock.Elapsed.TotalSeconds);
         clock.Restart();
 
-        // One short transaction swaps the version in. The explicit locks make readers wait (milliseconds) instead
-        // of planning against the old partition set and then reading with a snapshot that sees the new pointer.
-        await using (var tx = await conn.BeginTransactionAsync(ct))
+        await SwitchAsync(conn, names, version, listLength, users, rows, ct);
+        await ExecuteAsync(conn, "analyze model_versions, active_version", ct); // tiny tables autovacuum may never analyse
+        PublishLog.Step(_logger, Kind, version, "switch", clock.Elapsed.TotalSeconds);
+        return new LoadCounts(rows, users, listLength);
+    }
+
+    /// <summary>
+    /// One short transaction swaps the version in. The explicit locks make readers wait (milliseconds) instead of
+    /// planning against the old partition set and then reading with a snapshot that sees the new pointer. A
+    /// long-running reader must not stall the switch (and every reader queued behind it), so the locks are taken
+    /// with a timeout and the switch retried.
+    /// </summary>
+    static async Task SwitchAsync(NpgsqlConnection conn, PartitionNames names, string version, int listLength, long users, long rows, CancellationToken ct)
+    {
+        const int attempts = 6;
+        for (int attempt = 1; ; attempt++)
         {
-            var sql = new StringBuilder("lock table recommendations, user_states, item_map in access exclusive mode;\n");
-            foreach (var table in DataTables)
-                sql.Append($"""
-                    drop table if exists {names.Live(table)};
-                    alter table {names.Staging(table)} rename to {names.Live(table)};
-                    alter table {table} attach partition {names.Live(table)} for values in ('{version}');
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            try
+            {
+                var sql = new StringBuilder("""
+                    set local lock_timeout = '5s';
+                    lock table recommendations, user_states, item_map in access exclusive mode;
 
                     """);
-            await ExecuteAsync(conn, sql.ToString(), ct);
+                foreach (var table in DataTables)
+                    sql.Append($"""
+                        drop table if exists {names.Live(table)};
+                        alter table {names.Staging(table)} rename to {names.Live(table)};
+                        alter table {table} attach partition {names.Live(table)} for values in ('{version}');
+
+                        """);
+                await ExecuteAsync(conn, sql.ToString(), ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                await tx.RollbackAsync(ct);
+                if (attempt == attempts)
+                    throw new PipelineException($"version {version}: readers held the recommendation tables for {attempts * 5}s; the switch gave up (the old version still serves)", isPermanent: false, e);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct);
+                continue;
+            }
             await ExecuteAsync(conn, "update model_versions set status = 'ready' where status = 'active' and version <> $1", ct, version);
             await ExecuteAsync(conn, """
                 update model_versions
@@ -204,10 +233,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                 on conflict (id) do update set version = excluded.version, switched_at = excluded.switched_at
                 """, ct, version);
             await tx.CommitAsync(ct);
+            return;
         }
-        await ExecuteAsync(conn, "analyze model_versions, active_version", ct); // tiny tables autovacuum may never analyse
-        PublishLog.Step(_logger, Kind, version, "switch", clock.Elapsed.TotalSeconds);
-        return new LoadCounts(rows, users, listLength);
     }
 
     static async Task CreateStagingTablesAsync(NpgsqlConnection conn, PartitionNames names, string version, CancellationToken ct)

@@ -137,6 +137,17 @@ public sealed class ScoreShardTests : IDisposable
         Assert.Contains("item a recommended twice", error.Message);
     }
 
+    [Fact]
+    public void A_long_list_with_a_repeated_item_is_refused()
+    {
+        var ids = Enumerable.Range(1, 40).Select(FakeScores.ItemId).Append(FakeScores.ItemId(3)).ToArray();
+        using var writer = new ScoreShardWriter(Path.Combine(_root, "v1"), 0, 1);
+
+        var error = Assert.Throws<ArgumentException>(() => writer.Add("u", ids, new float[ids.Length], [0f], [0f]));
+
+        Assert.Contains($"item {FakeScores.ItemId(3)} recommended twice", error.Message);
+    }
+
     [Theory]
     [InlineData("../escape")]
     [InlineData("v1'; drop table model_versions; --")]
