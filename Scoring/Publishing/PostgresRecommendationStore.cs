@@ -150,6 +150,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             catch (Exception e)
             {
                 await RecordFailureAsync(conn, version, previousStatus, e);
+                if (e is NpgsqlException db)
+                    throw new PipelineException($"publishing version {version} to PostgreSQL at {_where} failed: {db.Message}; the active version is unchanged", isPermanent: false, db);
                 throw;
             }
             await PruneAsync(conn, v.KeepVersions, CancellationToken.None); // the new version is live: finish tidying
@@ -286,6 +288,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
     {
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, item_idx, item_id, popularity) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         var items = v.Items;
         for (int i = items.FirstIndex; i < items.Ids.Length; i++)
         {
@@ -307,7 +310,9 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         string? previousUser = null;
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, user_id, rank, item_id, score) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         // Synchronous writes: they only fill Npgsql's buffer, and async per value would cost more than the I/O.
+        var progress = new ProgressReporter($"publish {version} to postgres", v.Shards.Rows, "rows");
         foreach (var batch in v.Shards.RecommendationBatches())
             using (batch)
             {
@@ -330,8 +335,10 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                     importer.Write(scores.Values[r], NpgsqlDbType.Real);
                 }
                 rows += batch.Length;
+                progress.Report(rows);
             }
         await importer.CompleteAsync(ct);
+        progress.Done();
         return (rows, users, listLength);
     }
 
@@ -340,6 +347,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         long users = 0;
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, user_id, user_state, session_state) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         foreach (var batch in v.Shards.StateBatches())
             using (batch)
             {
@@ -579,14 +587,15 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
 
     static async Task<int> ExecuteAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object?[] parameters)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        // No command timeout: index builds over millions of rows take minutes; cancellation goes through ct.
+        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p ?? DBNull.Value });
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
     static async Task<T?> ScalarAsync<T>(NpgsqlConnection conn, string sql, CancellationToken ct, params object?[] parameters)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p ?? DBNull.Value });
         var value = await cmd.ExecuteScalarAsync(ct);
         return value is null or DBNull ? default : (T)value;

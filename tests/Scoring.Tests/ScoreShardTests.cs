@@ -7,6 +7,8 @@ public sealed class ScoreShardTests : IDisposable
 {
     readonly string _root = Path.Combine(Path.GetTempPath(), "hrnn-shards-" + Guid.NewGuid().ToString("N")[..8]);
 
+    public ScoreShardTests() => ProgressReporter.Quiet = true;
+
     public void Dispose()
     {
         if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
