@@ -149,6 +149,8 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
             catch (Exception e)
             {
                 RecordFailure(conn, version, previousStatus, e);
+                if (e is DuckDBException db)
+                    throw new PipelineException($"publishing version {version} to {_path} failed: {FirstLine(db.Message)}; the active version is unchanged", isPermanent: false, db);
                 throw;
             }
             Prune(conn, v.KeepVersions);
@@ -164,7 +166,8 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
     {
         Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations_staging", "user_states_staging", "item_map_staging"));
         DuckDbShardAppender.AppendItems(conn, "item_map_staging", version, v.Items);
-        var (rows, recUsers, listLength) = DuckDbShardAppender.AppendRecommendations(conn, "recommendations_staging", version, v.Shards, ct);
+        var (rows, recUsers, listLength) = DuckDbShardAppender.AppendRecommendations(conn, "recommendations_staging", version, v.Shards, ct,
+            new ProgressReporter($"publish {version} to duckdb", v.Shards.Rows, "rows"));
         long users = DuckDbShardAppender.AppendStates(conn, "user_states_staging", version, v.Shards, ct);
         v.Shards.CheckLoaded(recUsers, users);
         CheckUnique(conn, v.Shards.VersionDir);

@@ -1,6 +1,7 @@
 using Apache.Arrow;
 using DuckDB.NET.Data;
 using HrnnPipeline.Features;
+using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Scoring.Publishing;
 
@@ -28,7 +29,8 @@ static class DuckDbShardAppender
 
     /// <summary>Appends every recommendation row; returns rows, users (runs of one user id) and the longest list.</summary>
     public static (long Rows, long Users, int ListLength) AppendRecommendations(
-        DuckDBConnection conn, string table, string version, ScoreShardReader shards, CancellationToken ct)
+        DuckDBConnection conn, string table, string version, ScoreShardReader shards, CancellationToken ct,
+        ProgressReporter? progress = null)
     {
         long rows = 0, users = 0;
         int listLength = 0;
@@ -53,7 +55,9 @@ static class DuckDbShardAppender
                         .AppendValue(itemColumn.GetString(r)).AppendValue(scores.Values[r]).EndRow();
                 }
                 rows += batch.Length;
+                progress?.Report(rows);
             }
+        progress?.Done();
         return (rows, users, listLength);
     }
 

@@ -150,6 +150,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             catch (Exception e)
             {
                 await RecordFailureAsync(conn, version, previousStatus, e);
+                if (e is NpgsqlException db)
+                    throw new PipelineException($"publishing version {version} to PostgreSQL at {_where} failed: {db.Message}; the active version is unchanged", isPermanent: false, db);
                 throw;
             }
             await PruneAsync(conn, v.KeepVersions, CancellationToken.None); // the new version is live: finish tidying
@@ -180,19 +182,48 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         PublishLog.Step(_logger, Kind, version, "indexes", clock.Elapsed.TotalSeconds);
         clock.Restart();
 
-        // One short transaction swaps the version in. The explicit locks make readers wait (milliseconds) instead
-        // of planning against the old partition set and then reading with a snapshot that sees the new pointer.
-        await using (var tx = await conn.BeginTransactionAsync(ct))
+        await SwitchAsync(conn, names, version, listLength, users, rows, ct);
+        await ExecuteAsync(conn, "analyze model_versions, active_version", ct); // tiny tables autovacuum may never analyse
+        PublishLog.Step(_logger, Kind, version, "switch", clock.Elapsed.TotalSeconds);
+        return new LoadCounts(rows, users, listLength);
+    }
+
+    /// <summary>
+    /// One short transaction swaps the version in. The explicit locks make readers wait (milliseconds) instead of
+    /// planning against the old partition set and then reading with a snapshot that sees the new pointer. A
+    /// long-running reader must not stall the switch (and every reader queued behind it), so the locks are taken
+    /// with a timeout and the switch retried.
+    /// </summary>
+    static async Task SwitchAsync(NpgsqlConnection conn, PartitionNames names, string version, int listLength, long users, long rows, CancellationToken ct)
+    {
+        const int attempts = 6;
+        for (int attempt = 1; ; attempt++)
         {
-            var sql = new StringBuilder("lock table recommendations, user_states, item_map in access exclusive mode;\n");
-            foreach (var table in DataTables)
-                sql.Append($"""
-                    drop table if exists {names.Live(table)};
-                    alter table {names.Staging(table)} rename to {names.Live(table)};
-                    alter table {table} attach partition {names.Live(table)} for values in ('{version}');
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            try
+            {
+                var sql = new StringBuilder("""
+                    set local lock_timeout = '5s';
+                    lock table recommendations, user_states, item_map in access exclusive mode;
 
                     """);
-            await ExecuteAsync(conn, sql.ToString(), ct);
+                foreach (var table in DataTables)
+                    sql.Append($"""
+                        drop table if exists {names.Live(table)};
+                        alter table {names.Staging(table)} rename to {names.Live(table)};
+                        alter table {table} attach partition {names.Live(table)} for values in ('{version}');
+
+                        """);
+                await ExecuteAsync(conn, sql.ToString(), ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                await tx.RollbackAsync(ct);
+                if (attempt == attempts)
+                    throw new PipelineException($"version {version}: readers held the recommendation tables for {attempts * 5}s; the switch gave up (the old version still serves)", isPermanent: false, e);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), ct);
+                continue;
+            }
             await ExecuteAsync(conn, "update model_versions set status = 'ready' where status = 'active' and version <> $1", ct, version);
             await ExecuteAsync(conn, """
                 update model_versions
@@ -204,10 +235,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                 on conflict (id) do update set version = excluded.version, switched_at = excluded.switched_at
                 """, ct, version);
             await tx.CommitAsync(ct);
+            return;
         }
-        await ExecuteAsync(conn, "analyze model_versions, active_version", ct); // tiny tables autovacuum may never analyse
-        PublishLog.Step(_logger, Kind, version, "switch", clock.Elapsed.TotalSeconds);
-        return new LoadCounts(rows, users, listLength);
     }
 
     static async Task CreateStagingTablesAsync(NpgsqlConnection conn, PartitionNames names, string version, CancellationToken ct)
@@ -259,6 +288,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
     {
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, item_idx, item_id, popularity) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         var items = v.Items;
         for (int i = items.FirstIndex; i < items.Ids.Length; i++)
         {
@@ -280,7 +310,9 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         string? previousUser = null;
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, user_id, rank, item_id, score) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         // Synchronous writes: they only fill Npgsql's buffer, and async per value would cost more than the I/O.
+        var progress = new ProgressReporter($"publish {version} to postgres", v.Shards.Rows, "rows");
         foreach (var batch in v.Shards.RecommendationBatches())
             using (batch)
             {
@@ -303,8 +335,10 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                     importer.Write(scores.Values[r], NpgsqlDbType.Real);
                 }
                 rows += batch.Length;
+                progress.Report(rows);
             }
         await importer.CompleteAsync(ct);
+        progress.Done();
         return (rows, users, listLength);
     }
 
@@ -313,6 +347,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         long users = 0;
         await using var importer = await conn.BeginBinaryImportAsync(
             $"copy {table} (version, user_id, user_state, session_state) from stdin (format binary)", ct);
+        importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         foreach (var batch in v.Shards.StateBatches())
             using (batch)
             {
@@ -552,14 +587,15 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
 
     static async Task<int> ExecuteAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object?[] parameters)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        // No command timeout: index builds over millions of rows take minutes; cancellation goes through ct.
+        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p ?? DBNull.Value });
         return await cmd.ExecuteNonQueryAsync(ct);
     }
 
     static async Task<T?> ScalarAsync<T>(NpgsqlConnection conn, string sql, CancellationToken ct, params object?[] parameters)
     {
-        await using var cmd = new NpgsqlCommand(sql, conn);
+        await using var cmd = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         foreach (var p in parameters) cmd.Parameters.Add(new NpgsqlParameter { Value = p ?? DBNull.Value });
         var value = await cmd.ExecuteScalarAsync(ct);
         return value is null or DBNull ? default : (T)value;

@@ -39,6 +39,7 @@ public sealed class ScoreShardWriter : IDisposable
     int _pendingStates;
 
     byte[] _scratch = [];
+    readonly HashSet<string> _seen = new(StringComparer.Ordinal);
     long _users;
     long _rows;
     bool _completed;
@@ -78,10 +79,7 @@ public sealed class ScoreShardWriter : IDisposable
             throw new ArgumentException($"user {userId}: an empty recommendation list", nameof(itemIds));
         if (itemIds.Length != scores.Length)
             throw new ArgumentException($"user {userId}: {itemIds.Length} items but {scores.Length} scores", nameof(scores));
-        for (int i = 1; i < itemIds.Length; i++)
-            for (int j = 0; j < i; j++)
-                if (string.Equals(itemIds[i], itemIds[j], StringComparison.Ordinal))
-                    throw new ArgumentException($"user {userId}: item {itemIds[i]} recommended twice", nameof(itemIds));
+        RequireDistinct(userId, itemIds);
 
         for (int i = 0; i < itemIds.Length; i++)
         {
@@ -101,6 +99,23 @@ public sealed class ScoreShardWriter : IDisposable
 
         if (_pendingRecs >= RecommendationBatchRows) FlushRecommendations();
         if (_pendingStates >= StateBatchRows) FlushStates();
+    }
+
+    void RequireDistinct(string userId, ReadOnlySpan<string> itemIds)
+    {
+        // Pairwise for the usual short lists; a set once pairs would cost more than hashing.
+        if (itemIds.Length <= 32)
+        {
+            for (int i = 1; i < itemIds.Length; i++)
+                for (int j = 0; j < i; j++)
+                    if (string.Equals(itemIds[i], itemIds[j], StringComparison.Ordinal))
+                        throw new ArgumentException($"user {userId}: item {itemIds[i]} recommended twice", nameof(itemIds));
+            return;
+        }
+        _seen.Clear();
+        foreach (var id in itemIds)
+            if (!_seen.Add(id))
+                throw new ArgumentException($"user {userId}: item {id} recommended twice", nameof(itemIds));
     }
 
     /// <summary>Finishes both files, moves them into place and writes the <c>.done</c> marker last.</summary>

@@ -122,6 +122,16 @@ public sealed class ReadApiTests(PostgresFixture postgres)
         Assert.DoesNotContain(" at ", text);
     }
 
+    [Fact]
+    public async Task Before_anything_is_published_reads_are_a_503_problem()
+    {
+        await using var api = await StartAsync(publish: false);
+
+        using var response = await api.Client.GetAsync("/users/user-1/recommendations");
+
+        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "no model version has been published");
+    }
+
     static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string detailContains)
     {
         Assert.Equal(status, response.StatusCode);
@@ -131,11 +141,14 @@ public sealed class ReadApiTests(PostgresFixture postgres)
         Assert.Contains(detailContains, body.RootElement.GetProperty("detail").GetString());
     }
 
-    async Task<RunningApi> StartAsync(ISessionContinuation? model = null)
+    async Task<RunningApi> StartAsync(ISessionContinuation? model = null, bool publish = true)
     {
         var store = await StoreUnderTest.CreateAsync(StoreUnderTest.Postgres, postgres);
-        await store.PublishAsync("v1", seed: 1, Users, K, new PublishOptions { ExportParquet = false });
-        await store.PublishAsync("v2", seed: 2, Users, K, new PublishOptions { ExportParquet = false });
+        if (publish)
+        {
+            await store.PublishAsync("v1", seed: 1, Users, K, new PublishOptions { ExportParquet = false });
+            await store.PublishAsync("v2", seed: 2, Users, K, new PublishOptions { ExportParquet = false });
+        }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production });
         builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");

@@ -7,6 +7,8 @@ public sealed class ScoreShardTests : IDisposable
 {
     readonly string _root = Path.Combine(Path.GetTempPath(), "hrnn-shards-" + Guid.NewGuid().ToString("N")[..8]);
 
+    public ScoreShardTests() => ProgressReporter.Quiet = true;
+
     public void Dispose()
     {
         if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
@@ -135,6 +137,17 @@ public sealed class ScoreShardTests : IDisposable
         var error = Assert.Throws<ArgumentException>(() => writer.Add("u", ["a", "b", "a"], [3f, 2f, 1f], [0f], [0f]));
 
         Assert.Contains("item a recommended twice", error.Message);
+    }
+
+    [Fact]
+    public void A_long_list_with_a_repeated_item_is_refused()
+    {
+        var ids = Enumerable.Range(1, 40).Select(FakeScores.ItemId).Append(FakeScores.ItemId(3)).ToArray();
+        using var writer = new ScoreShardWriter(Path.Combine(_root, "v1"), 0, 1);
+
+        var error = Assert.Throws<ArgumentException>(() => writer.Add("u", ids, new float[ids.Length], [0f], [0f]));
+
+        Assert.Contains($"item {FakeScores.ItemId(3)} recommended twice", error.Message);
     }
 
     [Theory]
