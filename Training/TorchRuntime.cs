@@ -14,6 +14,7 @@ namespace HrnnPipeline.Training;
 public static class TorchRuntime
 {
     public const string LibTorchDirVariable = "HRNN_LIBTORCH_DIR";
+    public const string ThreadsVariable = "HRNN_TORCH_THREADS";
     static readonly Lock Gate = new();
     static bool _loaded;
 
@@ -60,6 +61,10 @@ public static class TorchRuntime
             {
                 throw new PipelineException($"libtorch failed to load: {e.Message.Split('\n')[0]}", inner: e);
             }
+            // Steps here are many small ops: libtorch's intra-op threads cost more in synchronisation than they
+            // gain, and on a busy machine they spin against other processes (measured: 70x slower under load).
+            var threads = int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out var n) && n > 0 ? n : 1;
+            torch.set_num_threads(threads);
             _loaded = true;
         }
     }

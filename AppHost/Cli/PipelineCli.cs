@@ -37,6 +37,13 @@ public static class PipelineCli
             Console.Error.WriteLine($"error: {message}");
             return 1;
         }
+        catch (Exception e)
+        {
+            // A bug, not bad input: still one line by default; the trace on request.
+            Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {e.Message.Split('\n')[0]}" +
+                (Environment.GetEnvironmentVariable("HRNN_DEBUG") == "1" ? Environment.NewLine + e : " (set HRNN_DEBUG=1 for details)"));
+            return 2;
+        }
     }
 
     static string? UserFacing(Exception e) => e switch

@@ -136,7 +136,8 @@ public sealed class SyntheticLogGenerator
 
     IEnumerable<(int User, int Item, long Timestamp)> UserEvents(int user)
     {
-        var rng = new Random(HashCode.Combine(_o.Seed, user, 0x5eed));
+        // Not HashCode.Combine: it is randomised per process, and the log must be the same for a seed in every run.
+        var rng = new Random(unchecked(_o.Seed * 1_000_003 + user * 7_919 + 0x5eed));
         // Long-term tastes: 2-4 groups with uneven weights; a few favourite items inside them.
         int tasteCount = 2 + rng.Next(3);
         var tastes = new int[tasteCount];

@@ -13,7 +13,7 @@ namespace HrnnPipeline.Scoring.Publishing;
 /// </summary>
 public sealed class DuckDbRecommendationStore : IRecommendationStore
 {
-    static readonly string[] DataTables = ["recommendations", "user_states", "item_map"];
+    static readonly string[] DataTables = ["recommendations", "user_states", "published_items"];
 
     readonly string _path;
     readonly string _connectionString;
@@ -100,7 +100,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
                 user_state float[] not null,
                 session_state float[] not null
             );
-            create table if not exists item_map (
+            create table if not exists published_items (
                 version varchar not null,
                 item_idx integer not null,
                 item_id varchar not null,
@@ -164,8 +164,8 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
 
     LoadCounts LoadAndActivate(DuckDBConnection conn, VersionToPublish v, string version, CancellationToken ct)
     {
-        Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations_staging", "user_states_staging", "item_map_staging"));
-        DuckDbShardAppender.AppendItems(conn, "item_map_staging", version, v.Items);
+        Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations_staging", "user_states_staging", "published_items_staging"));
+        DuckDbShardAppender.AppendItems(conn, "published_items_staging", version, v.Items);
         var (rows, recUsers, listLength) = DuckDbShardAppender.AppendRecommendations(conn, "recommendations_staging", version, v.Shards, ct,
             new ProgressReporter($"publish {version} to duckdb", v.Shards.Rows, "rows"));
         long users = DuckDbShardAppender.AppendStates(conn, "user_states_staging", version, v.Shards, ct);
@@ -180,10 +180,10 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
             Execute(conn, """
                 delete from recommendations where version = $version;
                 delete from user_states where version = $version;
-                delete from item_map where version = $version;
+                delete from published_items where version = $version;
                 """, ("version", version));
             Execute(conn, """
-                insert into item_map select * from item_map_staging order by item_idx;
+                insert into published_items select * from published_items_staging order by item_idx;
                 insert into user_states select * from user_states_staging order by user_id;
                 insert into recommendations select * from recommendations_staging order by user_id, rank;
                 """);
@@ -207,7 +207,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
             union all
             select 'user ' || user_id from user_states_staging group by user_id having count(*) > 1
             union all
-            select 'item ' || item_id from item_map_staging group by item_id having count(*) > 1
+            select 'item ' || item_id from published_items_staging group by item_id having count(*) > 1
             limit 1
             """);
         if (repeated is not null)
@@ -259,7 +259,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
             Execute(conn, """
                 delete from recommendations where version = $version;
                 delete from user_states where version = $version;
-                delete from item_map where version = $version;
+                delete from published_items where version = $version;
                 """, ("version", version));
             Execute(conn, "update model_versions set status = 'retired' where version = $version and status in ('active', 'ready')", ("version", version));
             tx.Commit();
@@ -373,7 +373,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
         var found = new Dictionary<string, int>(StringComparer.Ordinal);
         if (itemIds.Count == 0) return Task.FromResult<IReadOnlyDictionary<string, int>>(found);
         using var conn = Open();
-        using var cmd = Command(conn, "select item_id, item_idx from item_map where version = $version and list_contains($ids, item_id)",
+        using var cmd = Command(conn, "select item_id, item_idx from published_items where version = $version and list_contains($ids, item_id)",
             ("version", version), ("ids", itemIds.ToList()));
         using var reader = cmd.ExecuteReader();
         while (reader.Read()) found[reader.GetString(0)] = reader.GetInt32(1);
@@ -385,7 +385,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
         var found = new Dictionary<int, string>();
         if (itemIdx.Count == 0) return Task.FromResult<IReadOnlyDictionary<int, string>>(found);
         using var conn = Open();
-        using var cmd = Command(conn, "select item_idx, item_id from item_map where version = $version and list_contains($idx, item_idx)",
+        using var cmd = Command(conn, "select item_idx, item_id from published_items where version = $version and list_contains($idx, item_idx)",
             ("version", version), ("idx", itemIdx.ToList()));
         using var reader = cmd.ExecuteReader();
         while (reader.Read()) found[reader.GetInt32(0)] = reader.GetString(1);

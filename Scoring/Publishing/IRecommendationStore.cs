@@ -4,7 +4,7 @@ namespace HrnnPipeline.Scoring.Publishing;
 
 /// <summary>
 /// Where published recommendations live: PostgreSQL for serving, or the DuckDB warehouse as the embedded default.
-/// Both keep the same tables — <c>model_versions</c>, <c>recommendations</c>, <c>user_states</c>, <c>item_map</c>
+/// Both keep the same tables — <c>model_versions</c>, <c>recommendations</c>, <c>user_states</c>, <c>published_items</c>
 /// and the one-row <c>active_version</c> pointer — with the same guarantees: a version's rows are loaded while
 /// readers keep reading the active one, the pointer moves in one transaction once everything is loaded, and every
 /// read takes the pointer and the rows from one snapshot, so no reader sees two versions mixed or a known user

@@ -46,8 +46,8 @@ public sealed class ParquetExport
             using (var conn = new DuckDBConnection($"Data Source={scratch}"))
             {
                 conn.Open();
-                Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations", "user_states", "item_map"));
-                DuckDbShardAppender.AppendItems(conn, "item_map", version, items);
+                Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations", "user_states", "published_items"));
+                DuckDbShardAppender.AppendItems(conn, "published_items", version, items);
                 DuckDbShardAppender.AppendRecommendations(conn, "recommendations", version, shards, ct);
                 DuckDbShardAppender.AppendStates(conn, "user_states", version, shards, ct);
                 ct.ThrowIfCancellationRequested();
@@ -55,7 +55,7 @@ public sealed class ParquetExport
                 Execute(conn, $"""
                     copy (select * from recommendations order by user_id, rank) to {Literal(Path.Combine(_partial, RecommendationsFile))} (format parquet, compression zstd);
                     copy (select * from user_states order by user_id) to {Literal(Path.Combine(_partial, UserStatesFile))} (format parquet, compression zstd);
-                    copy (select * from item_map order by item_idx) to {Literal(Path.Combine(_partial, ItemsFile))} (format parquet, compression zstd);
+                    copy (select * from published_items order by item_idx) to {Literal(Path.Combine(_partial, ItemsFile))} (format parquet, compression zstd);
                     """);
             }
         }

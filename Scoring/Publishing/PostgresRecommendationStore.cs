@@ -22,7 +22,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
     const long SchemaLockKey = 0x48524E4E_00000001;
     const long PublishLockKey = 0x48524E4E_00000002;
 
-    static readonly string[] DataTables = ["recommendations", "user_states", "item_map"];
+    static readonly string[] DataTables = ["recommendations", "user_states", "published_items"];
 
     readonly NpgsqlDataSource _dataSource;
     readonly bool _ownsDataSource;
@@ -104,14 +104,14 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                 session_state real[] not null
             ) partition by list (version);
             create unique index if not exists user_states_read on user_states (version, user_id);
-            create table if not exists item_map (
+            create table if not exists published_items (
                 version text collate "C" not null,
                 item_idx integer not null,
                 item_id text collate "C" not null,
                 popularity bigint not null
             ) partition by list (version);
-            create unique index if not exists item_map_by_idx on item_map (version, item_idx);
-            create unique index if not exists item_map_by_id on item_map (version, item_id);
+            create unique index if not exists published_items_by_idx on published_items (version, item_idx);
+            create unique index if not exists published_items_by_id on published_items (version, item_id);
             """;
         await using var conn = await OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
@@ -169,7 +169,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await CreateStagingTablesAsync(conn, names, version, ct);
 
-        await CopyItemsAsync(conn, names.Staging("item_map"), v, version, ct);
+        await CopyItemsAsync(conn, names.Staging("published_items"), v, version, ct);
         var (rows, recUsers, listLength) = await CopyRecommendationsAsync(conn, names.Staging("recommendations"), v, version, ct);
         PublishLog.Step(_logger, Kind, version, "copy of recommendations", clock.Elapsed.TotalSeconds);
         clock.Restart();
@@ -204,7 +204,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             {
                 var sql = new StringBuilder("""
                     set local lock_timeout = '5s';
-                    lock table recommendations, user_states, item_map in access exclusive mode;
+                    lock table recommendations, user_states, published_items in access exclusive mode;
 
                     """);
                 foreach (var table in DataTables)
@@ -260,11 +260,11 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         try
         {
             await ExecuteAsync(conn, $"""
-                create unique index on {names.Staging("item_map")} (version, item_idx);
-                create unique index on {names.Staging("item_map")} (version, item_id);
+                create unique index on {names.Staging("published_items")} (version, item_idx);
+                create unique index on {names.Staging("published_items")} (version, item_id);
                 create unique index on {names.Staging("user_states")} (version, user_id);
                 create unique index on {names.Staging("recommendations")} (version, user_id, rank);
-                analyze {names.Staging("item_map")};
+                analyze {names.Staging("published_items")};
                 analyze {names.Staging("user_states")};
                 analyze {names.Staging("recommendations")};
                 """, ct);
@@ -277,7 +277,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
                 union all
                 select 'user ' || user_id from {names.Staging("user_states")} group by user_id having count(*) > 1
                 union all
-                select 'item ' || item_id from {names.Staging("item_map")} group by item_id having count(*) > 1
+                select 'item ' || item_id from {names.Staging("published_items")} group by item_id having count(*) > 1
                 limit 1
                 """, ct);
             throw new PipelineException($"{versionDir}: {repeated ?? e.MessageText} appears in more than one row of the score shards", inner: e);
@@ -543,7 +543,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         var found = new Dictionary<string, int>(StringComparer.Ordinal);
         if (itemIds.Count == 0) return found;
         await using var conn = await OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("select item_id, item_idx from item_map where version = $1 and item_id = any($2)", conn);
+        await using var cmd = new NpgsqlCommand("select item_id, item_idx from published_items where version = $1 and item_id = any($2)", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = version, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = itemIds.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         await using var reader = await cmd.ExecuteReaderAsync(ct);
@@ -556,7 +556,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         var found = new Dictionary<int, string>();
         if (itemIdx.Count == 0) return found;
         await using var conn = await OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("select item_idx, item_id from item_map where version = $1 and item_idx = any($2)", conn);
+        await using var cmd = new NpgsqlCommand("select item_idx, item_id from published_items where version = $1 and item_idx = any($2)", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = version, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = itemIdx.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
         await using var reader = await cmd.ExecuteReaderAsync(ct);

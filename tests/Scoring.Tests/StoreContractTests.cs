@@ -134,7 +134,7 @@ public sealed class StoreContractTests(PostgresFixture postgres)
         Assert.Equal(ModelVersionStatus.Retired, statuses["v1"]);
         Assert.Equal(0, await t.CountRowsAsync("recommendations", "v1"));
         Assert.Equal(0, await t.CountRowsAsync("user_states", "v2"));
-        Assert.Equal(0, await t.CountRowsAsync("item_map", "v2"));
+        Assert.Equal(0, await t.CountRowsAsync("published_items", "v2"));
         Assert.Equal(100, await t.CountRowsAsync("recommendations", "v3"));
 
         // Rollback can only go as far back as what was kept.
