@@ -23,14 +23,20 @@ public static class PipelineCli
     }
 
     /// <summary>Runs a command body with the configuration chain, turning user-facing errors into one line and exit 1.</summary>
-    internal static async Task<int> Execute(ParseResult result, IEnumerable<CliOptions.Mapped> options, CancellationToken ct,
-        Func<PipelineConfiguration, CancellationToken, Task<int>> body)
+    internal static Task<int> Execute(ParseResult result, IEnumerable<CliOptions.Mapped> options, CancellationToken ct,
+        Func<PipelineConfiguration, CancellationToken, Task<int>> body) => Guard(() =>
+    {
+        var configuration = PipelineConfiguration.Sources(CliOptions.Overrides(result, options)).Build();
+        var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!);
+        return body(config, ct);
+    });
+
+    /// <summary>Runs a command body, turning failures into one line on stderr and a non-zero exit code.</summary>
+    internal static async Task<int> Guard(Func<Task<int>> body)
     {
         try
         {
-            var configuration = PipelineConfiguration.Sources(CliOptions.Overrides(result, options)).Build();
-            var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!);
-            return await body(config, ct);
+            return await body();
         }
         catch (Exception e) when (UserFacing(e) is { } message)
         {
@@ -83,7 +89,7 @@ public static class PipelineCli
         {
             users, items, output, seed, sessions,
         };
-        command.SetAction((result, ct) => Execute(result, [], ct, (_, token) =>
+        command.SetAction((result, ct) => Guard(() =>
         {
             if (result.GetValue(users) < 1 || result.GetValue(items) < 2)
                 throw new PipelineException("--users must be >= 1 and --items >= 2");
