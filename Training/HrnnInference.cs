@@ -66,18 +66,20 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     var flags = (StepFlags)chunk.Flags[row];
                     if ((flags & StepFlags.Capture) != 0) { captures.Add(b); capUsers.Add(chunk.User[row]); }
                     if (chunk.EvalUser[row] < 0) continue;
-                    if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0)
-                    {
-                        startRows.Add(b);
-                        predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
-                    }
-                    if (chunk.Target[row] != 0)
-                    {
-                        nextRows.Add(b);
-                        predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
-                    }
+                    if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0) startRows.Add(b);
+                    if (chunk.Target[row] != 0) nextRows.Add(b);
                 }
-                // Queries are appended in the same order as the prediction lists above: start rows, then next rows.
+                // The prediction lists follow the query order exactly: this step's start rows, then its next rows.
+                foreach (int b in startRows)
+                {
+                    int row = t * batch + b;
+                    predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
+                }
+                foreach (int b in nextRows)
+                {
+                    int row = t * batch + b;
+                    predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
+                }
                 if (startRows.Count > 0)
                     queries.Add(model.StartQuery(initial!.index_select(0, Index(startRows))));
                 if (nextRows.Count > 0)
