@@ -1,4 +1,5 @@
 using System.CommandLine;
+using HrnnPipeline.AppHost.Hosting;
 using HrnnPipeline.AppHost.Pipeline;
 using HrnnPipeline.Ingest.Synthetic;
 using HrnnPipeline.Scoring;
@@ -19,6 +20,9 @@ public static class PipelineCli
         root.Subcommands.Add(EvaluateCommand.Build());
         root.Subcommands.Add(ScoreCommand());
         root.Subcommands.Add(PublishCommand());
+        root.Subcommands.Add(HostCommands.Serve());
+        root.Subcommands.Add(HostCommands.Worker());
+        root.Subcommands.Add(HostCommands.Trigger());
         return root;
     }
 
