@@ -265,8 +265,10 @@ public sealed class HrnnTrainer : IDisposable
         var loss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
         if (initial is not null && _s.SessionStartWeight > 0)
         {
-            var start = Loss(Model.StartQuery(initial), outRows, outBias, step.StartColumns, step.StartColumnItems,
-                step.InputItems, step.StartRows);
+            // The start objective reads the item output embeddings but does not move them: they stay the next-item
+            // head's, and the session-start head learns to map s_0 into their space.
+            var start = Loss(Model.StartQuery(initial), outRows.detach(), outBias.detach(), step.StartColumns,
+                step.StartColumnItems, step.InputItems, step.StartRows);
             loss = loss + (float)_s.SessionStartWeight * start;
         }
         loss.backward();
