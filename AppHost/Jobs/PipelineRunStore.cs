@@ -110,8 +110,8 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Starts <paramref name="runId"/> (or starts it again: its completed stages stay completed and are skipped)
-    /// unless a run is active, and calls <paramref name="enqueue"/> with the settings the run goes with before the
-    /// row is committed, so a failed enqueue leaves no run behind. A run started again keeps its input and shards.
+    /// unless a run is active, then calls <paramref name="enqueue"/> with the settings the run goes with; if that
+    /// fails the run is marked failed, so it blocks nothing. A run started again keeps its input and shards.
     /// </summary>
     public async Task<RunSettings> BeginRunAsync(string runId, RunSettings proposed, Func<RunSettings, Task> enqueue, CancellationToken ct)
     {
@@ -155,8 +155,17 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
             stages.Parameters.Add(new() { Value = StageNames.All(settings.ScoreShards), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             await stages.ExecuteNonQueryAsync(ct);
         }
-        await enqueue(settings);
         await tx.CommitAsync(ct);
+        // Enqueued only once the rows are committed: a server may start the first job at once and must find them.
+        try
+        {
+            await enqueue(settings);
+        }
+        catch (Exception e)
+        {
+            await FailRunAsync(runId, $"could not enqueue the run's jobs: {e.Message}", CancellationToken.None);
+            throw;
+        }
         return settings;
     }
 
