@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Hangfire;
 using Hangfire.Storage;
+using Hangfire.Storage.Monitoring;
 using HrnnPipeline.AppHost.Hosting;
 using HrnnPipeline.AppHost.Jobs;
 using HrnnPipeline.Scoring.Publishing;
@@ -152,6 +153,42 @@ public sealed class SchedulingTests(PostgresFixture postgres)
         Assert.Equal(1, monitoring.FailedCount());
         Assert.Equal(0, monitoring.ScheduledCount());
         Assert.Null(await worker.Services.GetRequiredService<PipelineRunStore>().GetActiveRunAsync(default));
+    }
+
+    [Fact]
+    public async Task Without_a_gpu_worker_and_TrainWithoutGpu_cpu_training_runs_on_the_default_queue_on_the_cpu()
+    {
+        using var pipeline = new TestPipeline(await postgres.CreateDatabaseAsync(), "nogpu-cpu");
+        // A worker on `default` only: nothing listens on `gpu`.
+        await using var worker = await PipelineHost.CreateWorkerAsync(pipeline.Settings(("Pipeline:TrainWithoutGpu", "cpu")), [JobQueues.Default], default);
+        await worker.StartAsync(default);
+        var runs = worker.Services.GetRequiredService<PipelineRunStore>();
+        var runId = await worker.Services.GetRequiredService<PipelineTrigger>().StartAsync(new TriggerRequest([pipeline.Input]), default);
+
+        var run = (await runs.GetRunAsync(runId, default))!;
+        Assert.Equal((JobQueues.Default, "cpu"), (run.Settings.TrainQueue, run.Settings.TrainDevice));
+        // Only the `default` worker exists, so training running at all shows where it went.
+        var started = await WaitUntilAsync(async () => (await runs.GetRunAsync(runId, default))!.Stage(StageNames.Train) is { Status: RunStatus.Running or RunStatus.Completed } s ? s : null,
+            TimeSpan.FromSeconds(60));
+        Assert.NotNull(started.JobId);
+    }
+
+    [Fact]
+    public async Task Without_a_gpu_worker_and_TrainWithoutGpu_wait_training_waits_on_the_gpu_queue()
+    {
+        using var pipeline = new TestPipeline(await postgres.CreateDatabaseAsync(), "nogpu-wait");
+        await using var worker = await PipelineHost.CreateWorkerAsync(pipeline.Settings(("Pipeline:TrainWithoutGpu", "wait")), [JobQueues.Default], default);
+        await worker.StartAsync(default);
+        var runId = await worker.Services.GetRequiredService<PipelineTrigger>().StartAsync(new TriggerRequest([pipeline.Input]), default);
+
+        var run = (await worker.Services.GetRequiredService<PipelineRunStore>().GetRunAsync(runId, default))!;
+        Assert.Equal((JobQueues.Gpu, null), (run.Settings.TrainQueue, run.Settings.TrainDevice));
+        // Once prepared, the train job sits on `gpu`, which nobody takes.
+        var monitoring = worker.Services.GetRequiredService<JobStorage>().GetMonitoringApi();
+        var waiting = await WaitUntilAsync(() => Task.FromResult<EnqueuedJobDto?>(
+            monitoring.EnqueuedJobs(JobQueues.Gpu, 0, 10).Select(j => j.Value).FirstOrDefault(j => j.Job?.Type == typeof(TrainJob))), TimeSpan.FromSeconds(60));
+        Assert.Equal(JobQueues.Gpu, waiting.Job.Args[1]);
+        Assert.Equal(RunStatus.Pending, (await worker.Services.GetRequiredService<PipelineRunStore>().GetRunAsync(runId, default))!.Stage(StageNames.Train)!.Status);
     }
 
     static RecurringJobDto NightlyJob(PipelineHost host)
