@@ -100,6 +100,8 @@ public static class SchedulingExtensions
     /// <summary>Creates pipeline_runs (and, through the storage, Hangfire's schema) before anything uses them.</summary>
     public static async Task EnsurePipelineSchemaAsync(this IServiceProvider services)
     {
+        // Resolving it runs the AddHangfire callback (serializer settings) in every kind of host, the client too.
+        _ = services.GetRequiredService<IGlobalConfiguration>();
         _ = services.GetRequiredService<JobStorage>();
         await services.GetRequiredService<PipelineRunStore>().EnsureSchemaAsync();
     }

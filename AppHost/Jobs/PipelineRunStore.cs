@@ -110,8 +110,8 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Starts <paramref name="runId"/> (or starts it again: its completed stages stay completed and are skipped)
-    /// unless a run is active, and calls <paramref name="enqueue"/> with the settings the run goes with before the
-    /// row is committed, so a failed enqueue leaves no run behind. A run started again keeps its input and shards.
+    /// unless a run is active, then calls <paramref name="enqueue"/> with the settings the run goes with; if that
+    /// fails the run is marked failed, so it blocks nothing. A run started again keeps its input and shards.
     /// </summary>
     public async Task<RunSettings> BeginRunAsync(string runId, RunSettings proposed, Func<RunSettings, Task> enqueue, CancellationToken ct)
     {
@@ -155,8 +155,17 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
             stages.Parameters.Add(new() { Value = StageNames.All(settings.ScoreShards), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             await stages.ExecuteNonQueryAsync(ct);
         }
-        await enqueue(settings);
         await tx.CommitAsync(ct);
+        // Enqueued only once the rows are committed: a server may start the first job at once and must find them.
+        try
+        {
+            await enqueue(settings);
+        }
+        catch (Exception e)
+        {
+            await FailRunAsync(runId, $"could not enqueue the run's jobs: {e.Message}", CancellationToken.None);
+            throw;
+        }
         return settings;
     }
 
@@ -296,7 +305,7 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
         return new PipelineRun(run.Row, settings, stages);
     }
 
-    /// <summary>The run that blocks new ones (enqueued or running), if any.</summary>
+    /// <summary>The run that blocks new ones (enqueued or running), if any; Error holds the stage it is at.</summary>
     public async Task<StageRecord?> GetActiveRunAsync(CancellationToken ct)
     {
         await EnsureSchemaAsync();
@@ -327,19 +336,26 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
         r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7),
         r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9));
 
+    /// <summary>The active run's row; its <see cref="StageRecord.Error"/> carries the stage it is at (for messages).</summary>
     static async Task<StageRecord?> ActiveRunAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, CancellationToken ct)
     {
-        await using var command = new NpgsqlCommand($"""
-            SELECT {Columns} FROM pipeline_runs
-            WHERE stage = 'run' AND status IN ('enqueued', 'running')
-            ORDER BY started_at LIMIT 1
+        await using var command = new NpgsqlCommand("""
+            SELECT r.run_id, r.stage, r.status, r.attempts, r.started_at, r.ended_at, r.metrics::text, r.artefacts::text,
+                   (SELECT s.stage FROM pipeline_runs s
+                    WHERE s.run_id = r.run_id AND s.stage <> 'run' AND s.status IN ('running', 'enqueued', 'interrupted', 'failed')
+                    ORDER BY s.started_at DESC NULLS LAST LIMIT 1),
+                   r.job_id
+            FROM pipeline_runs r
+            WHERE r.stage = 'run' AND r.status IN ('enqueued', 'running')
+            ORDER BY r.started_at LIMIT 1
             """, connection, tx);
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? ReadRow(reader) : null;
     }
 
     static string Describe(StageRecord run) =>
-        run.StartedAt is { } started ? $"{run.Status} since {started.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC" : run.Status;
+        (run.StartedAt is { } started ? $"{run.Status} since {started.ToUniversalTime():yyyy-MM-dd HH:mm:ss} UTC" : run.Status)
+        + (run.Error is { } stage ? $", at stage {stage}" : "");
 
     static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct, params object[] args)
     {

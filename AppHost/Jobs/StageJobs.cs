@@ -104,12 +104,15 @@ public sealed class ScoreShardJob(StageRunner runner, PipelineRunStore runs, IBa
                 new { ScoreDirectory = Path.Combine(config.Work.Scores, scored.Version) }));
         }, ct);
         // Also after a skipped shard: a re-run whose shards were all done still has to publish.
-        await runs.ClaimPublishAsync(runId, () =>
+        bool claimed = await runs.ClaimPublishAsync(runId, () =>
         {
             var jobId = jobs.Enqueue<PublishJob>(j => j.RunAsync(runId, null, CancellationToken.None));
             JobLog.PublishEnqueued(logger, runId, shardCount, jobId);
             return jobId;
         }, ct);
+        // A re-run of a run that had published: nothing is left to do but to end it.
+        if (!claimed && (await runs.GetRunAsync(runId, ct))?.Stage(StageNames.Publish)?.Status == RunStatus.Completed)
+            await runs.CompleteRunAsync(runId, ct);
     }
 }
 
