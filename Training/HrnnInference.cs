@@ -105,9 +105,15 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     {
         var n = chunk.Steps * chunk.Batch;
         var input = tensor(chunk.Input.AsSpan(0, n).ToArray().Select(i => (long)i).ToArray(), [chunk.Steps, chunk.Batch]).to(device);
-        var flags = tensor(chunk.Flags.AsSpan(0, n).ToArray(), [chunk.Steps, chunk.Batch]).to(device);
-        var sessionStart = flags.bitwise_and(2).ne(0).to_type(ScalarType.Float32).unsqueeze(2);
-        var userStart = flags.bitwise_and(4).ne(0).to_type(ScalarType.Float32).unsqueeze(2);
+        var starts = new float[n];
+        var users = new float[n];
+        for (int r = 0; r < n; r++)
+        {
+            starts[r] = (chunk.Flags[r] & (byte)StepFlags.SessionStart) != 0 ? 1 : 0;
+            users[r] = (chunk.Flags[r] & (byte)StepFlags.UserStart) != 0 ? 1 : 0;
+        }
+        var sessionStart = tensor(starts, [chunk.Steps, chunk.Batch, 1]).to(device);
+        var userStart = tensor(users, [chunk.Steps, chunk.Batch, 1]).to(device);
         return (input.unbind(0), sessionStart.unbind(0), userStart.unbind(0));
     }
 
@@ -127,7 +133,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var targetScore = scores.gather(1, target);
             // Conservative ties: every item scoring at least the target's score ranks ahead of it.
             scores.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
-            logLoss += (scores.logsumexp(1) - targetScore.squeeze(1)).sum().cpu().item<float>();
+            logLoss += scores.logsumexp(1).Minus(targetScore.squeeze(1)).sum().cpu().item<float>();
             var top = scores.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
@@ -167,6 +173,6 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             for (int e = first; e < last; e++) { rows.Add(r); cols.Add(data.Items[e]); }
         }
         if (rows.Count == 0) return;
-        scores.index_put_(float.NegativeInfinity, tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
+        scores.index_put_(Scalars.NegativeInfinity, tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
     }
 }

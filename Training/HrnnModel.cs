@@ -86,8 +86,8 @@ public sealed class HrnnModel : nn.Module
     public Tensor InputGates(Tensor table, Tensor index, Tensor? userState)
     {
         var rows = table.index_select(0, index);
-        var gates = _inputBias is not null ? rows + _inputBias : _inputProjection!.forward(rows);
-        if (_userToSession is not null && userState is not null) gates = gates + _userToSession.forward(userState);
+        var gates = _inputBias is not null ? rows.Plus(_inputBias) : _inputProjection!.forward(rows);
+        if (_userToSession is not null && userState is not null) gates = gates.Plus(_userToSession.forward(userState));
         return gates;
     }
 
@@ -126,7 +126,7 @@ public sealed class HrnnModel : nn.Module
     public Tensor ScoreAll(Tensor query)
     {
         var scores = Score(query, OutputTable, OutputBias);
-        scores.index_fill_(1, tensor(new long[] { 0 }, device: scores.device), float.NegativeInfinity);
+        scores.index_fill_(1, tensor(new long[] { 0 }, device: scores.device), Scalars.NegativeInfinity);
         return scores;
     }
 
@@ -135,10 +135,10 @@ public sealed class HrnnModel : nn.Module
         var hiddenGates = F.linear(h, whh, bhh);
         var i = inputGates.chunk(3, 1);
         var g = hiddenGates.chunk(3, 1);
-        var r = sigmoid(i[0] + g[0]);
-        var z = sigmoid(i[1] + g[1]);
-        var n = tanh(i[2] + r * g[2]);
-        return n + z * (h - n);
+        var r = sigmoid(i[0].Plus(g[0]));
+        var z = sigmoid(i[1].Plus(g[1]));
+        var n = tanh(i[2].Plus(r * g[2]));
+        return n.Plus(z * h.Minus(n));
     }
 
     /// <summary>States carried from step to step: one tensor per session-GRU layer [B, H], and the user state [B, U].</summary>
@@ -157,23 +157,23 @@ public sealed class HrnnModel : nn.Module
     public (State Next, Tensor? Initial) Step(Tensor inputSource, Tensor inputIndex, State state,
         Tensor sessionStart, Tensor userStart, bool training)
     {
-        var keep = 1 - userStart;
+        var keep = userStart.OneMinus();
         var h = state.Session.Select(x => x * keep).ToArray();
         Tensor? c = state.User is null ? null : state.User * keep;
         Tensor? initial = null, userInput = null;
         if (c is not null)
         {
             var update = sessionStart * keep;
-            c = c + update * (UserStep(h[^1], c) - c);
+            c = c.Plus(update * UserStep(h[^1], c).Minus(c));
             userInput = training && Settings.DropoutUser > 0 ? F.dropout(c, Settings.DropoutUser, true) : c;
             initial = InitialState(userInput);
             if (training && Settings.DropoutInit > 0) initial = F.dropout(initial, Settings.DropoutInit, true);
-            h[0] = h[0] + sessionStart * (initial - h[0]);
-            for (int l = 1; l < h.Length; l++) h[l] = h[l] * (1 - sessionStart);
+            h[0] = h[0].Plus(sessionStart * initial.Minus(h[0]));
+            for (int l = 1; l < h.Length; l++) h[l] = h[l] * sessionStart.OneMinus();
         }
         else
         {
-            for (int l = 0; l < h.Length; l++) h[l] = h[l] * (1 - sessionStart);
+            for (int l = 0; l < h.Length; l++) h[l] = h[l] * sessionStart.OneMinus();
         }
         var gates = InputGates(inputSource, inputIndex, Settings.Model == ModelKind.HrnnAll ? userInput : null);
         return (new State(SessionStep(gates, h, Settings.DropoutSession, training), c), initial);

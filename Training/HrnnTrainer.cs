@@ -28,6 +28,9 @@ public sealed class HrnnTrainer : IDisposable
     readonly string _checkpointDir;
     readonly double[] _sampleCdf;
     readonly Tensor? _logQ;
+    // Loss weights as tensors, not Scalars: see Scalars for why the hot path avoids temporary Scalars.
+    readonly Tensor _bprReg;
+    readonly Tensor _startWeight;
 
     public HrnnModel Model { get; }
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
@@ -48,6 +51,8 @@ public sealed class HrnnTrainer : IDisposable
         var weights = items.Counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), settings.SampleAlpha)).ToArray();
         double total = weights.Sum(), acc = 0;
         _sampleCdf = weights.Select(w => acc += w / total).ToArray();
+        _bprReg = tensor((float)settings.BprReg).to(device);
+        _startWeight = tensor((float)settings.SessionStartWeight).to(device);
         if (settings.LogQ > 0)
             _logQ = tensor(weights.Select(w => (float)(settings.LogQ * Math.Log(Math.Max(w / total, 1e-12)))).ToArray()).to(device);
     }
@@ -269,12 +274,12 @@ public sealed class HrnnTrainer : IDisposable
             // head's, and the session-start head learns to map s_0 into their space.
             var start = Loss(Model.StartQuery(initial), outRows.detach(), outBias.detach(), step.StartColumns,
                 step.StartColumnItems, step.InputItems, step.StartRows);
-            loss = loss + (float)_s.SessionStartWeight * start;
+            loss = loss.Plus(start * _startWeight);
         }
         loss.backward();
         optimizer.Step(step.Rows, leaves.Select(l => l.grad).ToList());
         using (no_grad())
-            lossSum.add_(loss.detach() * step.TargetRows.sum());
+            lossSum.add_(loss.detach() * step.TargetRows.sum(), Scalars.One);
         return next;
     }
 
@@ -282,9 +287,9 @@ public sealed class HrnnTrainer : IDisposable
     {
         var scores = HrnnModel.Score(query, outRows.index_select(0, columns), outBias.index_select(0, columns));
         // A column is a negative for a row when it holds a real item other than the row's own target.
-        var negatives = columnItems.ne(0).unsqueeze(0).logical_and(columnItems.unsqueeze(0).ne(rowItems.unsqueeze(1)));
+        var negatives = columnItems.ne(Scalars.IntZero).unsqueeze(0).logical_and(columnItems.unsqueeze(0).ne(rowItems.unsqueeze(1)));
         var logQ = _logQ?.index_select(0, columnItems);
-        return Losses.Compute(_s.Loss, scores, negatives, rowMask, _s.BprReg, logQ);
+        return Losses.Compute(_s.Loss, scores, negatives, rowMask, _bprReg, logQ);
     }
 
     /// <summary>Full-ranking next-item metrics on the validation sessions, each user bootstrapped with their fit history.</summary>
@@ -313,5 +318,7 @@ public sealed class HrnnTrainer : IDisposable
     {
         Model.Dispose();
         _logQ?.Dispose();
+        _bprReg.Dispose();
+        _startWeight.Dispose();
     }
 }

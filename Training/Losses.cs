@@ -12,27 +12,27 @@ namespace HrnnPipeline.Training;
 /// </summary>
 public static class Losses
 {
-    public static Tensor Compute(LossKind kind, Tensor scores, Tensor negatives, Tensor rows, double bprReg, Tensor? logQ = null)
+    public static Tensor Compute(LossKind kind, Tensor scores, Tensor negatives, Tensor rows, Tensor bprReg, Tensor? logQ = null)
     {
-        if (logQ is not null) scores = scores - logQ.unsqueeze(0);
+        if (logQ is not null) scores = scores.Minus(logQ.unsqueeze(0));
         var batch = scores.shape[0];
         var positive = scores.narrow(1, 0, batch).diagonal().unsqueeze(1);
         var mask = negatives.to_type(scores.dtype);
-        var count = mask.sum(1).clamp_min(1);
+        var count = mask.sum(1).clamp_min(Scalars.One);
         var perRow = kind switch
         {
             LossKind.Top1 => Top1(tanh(scores), tanh(positive), mask, count),
-            LossKind.Bpr => (-F.logsigmoid(tanh(positive) - tanh(scores)) * mask).sum(1) / count,
+            LossKind.Bpr => (-F.logsigmoid(tanh(positive).Minus(tanh(scores))) * mask).sum(1) / count,
             LossKind.CrossEntropy => CrossEntropy(scores, positive, negatives),
             LossKind.BprMax => BprMax(scores, positive, negatives, mask, bprReg),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
-        return (perRow * rows).sum() / rows.sum().clamp_min(1);
+        return (perRow * rows).sum() / rows.sum().clamp_min(Scalars.One);
     }
 
     /// <summary>TOP1 (Hidasi et al. 2016, as used by the paper): mean over negatives j of σ(r_j − r_i) + σ(r_j²).</summary>
     static Tensor Top1(Tensor s, Tensor p, Tensor mask, Tensor count) =>
-        ((sigmoid(s - p) + sigmoid(s * s)) * mask).sum(1) / count;
+        (sigmoid(s.Minus(p)).Plus(sigmoid(s * s)) * mask).sum(1) / count;
 
     /// <summary>Softmax cross-entropy over the positive and the row's negatives.</summary>
     static Tensor CrossEntropy(Tensor s, Tensor p, Tensor negatives)
@@ -40,15 +40,15 @@ public static class Losses
         var batch = s.shape[0];
         var keep = negatives.clone();
         keep.narrow(1, 0, batch).diagonal().fill_(true);
-        var logits = s.masked_fill(keep.logical_not(), -1e9f);
-        return logits.logsumexp(1) - p.squeeze(1);
+        var logits = s.masked_fill(keep.logical_not(), Scalars.NegativeLarge);
+        return logits.logsumexp(1).Minus(p.squeeze(1));
     }
 
     /// <summary>BPR-max (Hidasi & Karatzoglou 2018): BPR weighted by the softmax of the negatives, plus score regularisation.</summary>
-    static Tensor BprMax(Tensor s, Tensor p, Tensor negatives, Tensor mask, double bprReg)
+    static Tensor BprMax(Tensor s, Tensor p, Tensor negatives, Tensor mask, Tensor bprReg)
     {
-        var weights = softmax(s.masked_fill(negatives.logical_not(), -1e9f), 1) * mask;
-        var ranking = -log((weights * sigmoid(p - s)).sum(1) + 1e-24);
-        return ranking + bprReg * (weights * s * s).sum(1);
+        var weights = softmax(s.masked_fill(negatives.logical_not(), Scalars.NegativeLarge), 1) * mask;
+        var ranking = -log((weights * sigmoid(p.Minus(s))).sum(1).PlusScalar(Scalars.Tiny));
+        return ranking.Plus((weights * s * s).sum(1) * bprReg);
     }
 }

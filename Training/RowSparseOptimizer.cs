@@ -17,10 +17,18 @@ public sealed class RowSparseOptimizer : IDisposable
     readonly List<(string Name, Parameter Param, Tensor[] State)> _dense = [];
     readonly List<(string Name, Parameter Table, Tensor[] State)> _tables = [];
     long _step;
+    readonly Scalar _negativeRate, _momentum, _epsilon, _adamEpsilon, _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2;
+    readonly Tensor _beta1Tensor = tensor(0.9f), _beta2Tensor = tensor(0.999f), _negativeRateTensor;
 
     public RowSparseOptimizer(HrnnModel model, HrnnSettings settings)
     {
         _s = settings;
+        _negativeRate = (float)-settings.LearningRate;
+        _negativeRateTensor = tensor((float)-settings.LearningRate);
+        _momentum = (float)settings.Momentum;
+        _epsilon = (float)Epsilon;
+        _adamEpsilon = 1e-8f;
+        _beta1 = 0.9f; _beta2 = 0.999f; _oneMinusBeta1 = 0.1f; _oneMinusBeta2 = 0.001f;
         foreach (var (name, p) in model.DenseParameters()) _dense.Add((name, p, NewState(p)));
         foreach (var (name, p) in model.ItemTables()) _tables.Add((name, p, NewState(p)));
     }
@@ -44,7 +52,7 @@ public sealed class RowSparseOptimizer : IDisposable
             var grad = p.grad;
             if (grad is null) continue;
             var delta = Update(grad, state, _step);
-            p.add_(delta);
+            p.add_(delta, Scalars.One);
             grad.zero_();
         }
         for (int t = 0; t < _tables.Count; t++)
@@ -55,40 +63,39 @@ public sealed class RowSparseOptimizer : IDisposable
             var rowState = state.Select(s => s.index_select(0, rows)).ToArray();
             var delta = Update(grad, rowState, step: 0);
             for (int i = 0; i < state.Length; i++) state[i].index_copy_(0, rows, rowState[i]);
-            table.index_add_(0, rows, delta, 1);
+            table.index_add_(0, rows, delta, Scalars.One);
         }
     }
 
     /// <summary>Returns the parameter change for <paramref name="grad"/>, updating <paramref name="state"/> in place.
-    /// <paramref name="step"/> 0 means per-row step counts (kept in the state).</summary>
+    /// <paramref name="step"/> 0 means per-row step counts (kept in the state). Every constant is a long-lived
+    /// Scalar or tensor of this optimiser (see <see cref="Scalars"/>).</summary>
     Tensor Update(Tensor grad, Tensor[] state, long step)
     {
-        float lr = (float)_s.LearningRate;
         if (_s.Optimizer == OptimizerKind.Adagrad)
         {
-            state[0].addcmul_(grad, grad, 1);
-            var scaled = grad / (state[0] + Epsilon).sqrt();
-            if (_s.Momentum <= 0) return scaled.mul_(-lr);
-            state[1].mul_((float)_s.Momentum).add_(scaled, -lr);
+            state[0].addcmul_(grad, grad, Scalars.One);
+            var scaled = grad / state[0].add(_epsilon, Scalars.One).sqrt();
+            if (_s.Momentum <= 0) return scaled.mul_(_negativeRate);
+            state[1].mul_(_momentum).add_(scaled, _negativeRate);
             return state[1].clone();
         }
-        const float beta1 = 0.9f, beta2 = 0.999f;
-        state[0].mul_(beta1).add_(grad, 1 - beta1);
-        state[1].mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+        state[0].mul_(_beta1).add_(grad, _oneMinusBeta1);
+        state[1].mul_(_beta2).addcmul_(grad, grad, _oneMinusBeta2);
         Tensor c1, c2;
         if (step > 0)
         {
-            c1 = tensor(1 - Math.Pow(beta1, step), device: grad.device, dtype: grad.dtype);
-            c2 = tensor(1 - Math.Pow(beta2, step), device: grad.device, dtype: grad.dtype);
+            c1 = tensor(1 - Math.Pow(0.9, step), device: grad.device, dtype: grad.dtype);
+            c2 = tensor(1 - Math.Pow(0.999, step), device: grad.device, dtype: grad.dtype);
         }
         else
         {
             // Per-row step counts for row-sparse tables (a [rows, 1] column, or the tensor itself for vectors).
-            state[2].add_(1);
-            c1 = 1 - pow(beta1, state[2]);
-            c2 = 1 - pow(beta2, state[2]);
+            state[2].add_(ones_like(state[2]), Scalars.One);
+            c1 = _beta1Tensor.to(grad.device).pow(state[2]).OneMinus();
+            c2 = _beta2Tensor.to(grad.device).pow(state[2]).OneMinus();
         }
-        return (state[0] / c1) / ((state[1] / c2).sqrt() + 1e-8) * -lr;
+        return (state[0] / c1) / (state[1] / c2).sqrt().add(_adamEpsilon, Scalars.One) * _negativeRateTensor.to(grad.device);
     }
 
     /// <summary>Named state tensors for checkpoints.</summary>

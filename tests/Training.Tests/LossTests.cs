@@ -15,7 +15,8 @@ public sealed class LossTests
         using var scores = tensor(S);
         using var negatives = ones(3, 3, dtype: ScalarType.Bool).logical_and(eye(3, dtype: ScalarType.Bool).logical_not());
         using var rows = ones(3);
-        using var loss = Losses.Compute(kind, scores, negatives, rows, bprReg);
+        using var reg = tensor((float)bprReg);
+        using var loss = Losses.Compute(kind, scores, negatives, rows, reg);
         return loss.item<float>();
     }
 
@@ -73,7 +74,7 @@ public sealed class LossTests
         TorchRuntime.EnsureLoaded();
         using var scores = tensor(S);
         using var negatives = ones(3, 3, dtype: ScalarType.Bool).logical_and(eye(3, dtype: ScalarType.Bool).logical_not());
-        using var all = Losses.Compute(LossKind.CrossEntropy, scores, negatives, tensor(new float[] { 1, 0, 0 }), 1);
+        using var all = Losses.Compute(LossKind.CrossEntropy, scores, negatives, tensor(new float[] { 1, 0, 0 }), tensor(1f));
         double first = -Math.Log(Math.Exp(S[0, 0]) / Enumerable.Range(0, 3).Sum(j => Math.Exp(S[0, j])));
         Assert.Equal(first, all.item<float>(), 5);
     }
