@@ -23,6 +23,9 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
 
     public TrainResult? Result { get; private set; }
 
+    /// <summary>The trained model (null before <see cref="Fit"/>).</summary>
+    public HrnnModel? Model => _trainer?.Model;
+
     /// <summary>Trains once; the <paramref name="train"/> argument is ignored in favour of the fit/valid split given
     /// at construction, so that early stopping never sees the sessions it is evaluated on.</summary>
     public void Fit(SessionDataset train, IdMap items)
