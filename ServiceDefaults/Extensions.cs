@@ -83,8 +83,9 @@ public static class Extensions
         checks.Add(new HealthCheckRegistration(name, sp => new DatabaseHealthCheck(dataSource(sp)), HealthStatus.Unhealthy, ["ready"]));
 
     public static IHealthChecksBuilder AddHeartbeatCheck(this IHealthChecksBuilder checks, string name,
-        Func<IServiceProvider, Func<CancellationToken, Task<DateTime?>>> lastHeartbeatUtc, TimeSpan maxAge) =>
-        checks.Add(new HealthCheckRegistration(name, sp => new HeartbeatHealthCheck(lastHeartbeatUtc(sp), maxAge, name), HealthStatus.Unhealthy, ["ready"]));
+        Func<IServiceProvider, Func<CancellationToken, Task<DateTime?>>> lastHeartbeatUtc, TimeSpan maxAge,
+        HealthStatus failureStatus = HealthStatus.Unhealthy) =>
+        checks.Add(new HealthCheckRegistration(name, sp => new HeartbeatHealthCheck(lastHeartbeatUtc(sp), maxAge, name), failureStatus, ["ready"]));
 
     static Task WriteHealthAsync(HttpContext context, HealthReport report)
     {

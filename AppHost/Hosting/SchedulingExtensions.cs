@@ -6,6 +6,7 @@ using Hangfire.PostgreSql.Factories;
 using HrnnPipeline.AppHost.Jobs;
 using HrnnPipeline.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -93,7 +94,10 @@ public static class SchedulingExtensions
                     .Where(s => ours is null || s.Name.StartsWith(ours, StringComparison.OrdinalIgnoreCase))
                     .Select(s => s.Heartbeat)
                     .Max());
-            }, maxAge);
+            },
+            maxAge,
+            // A host without a server (dashboard or API only) still serves; no worker anywhere only degrades it.
+            role.Queues is { Length: > 0 } ? HealthStatus.Unhealthy : HealthStatus.Degraded);
         return builder;
     }
 

@@ -9,11 +9,13 @@ namespace HrnnPipeline.AppHost.Jobs;
 
 // The stage jobs. Each is a plain class resolved from DI per run, takes the run id (and a shard) plus a
 // CancellationToken, and states its queue and retry policy. Hangfire fills in PerformContext (pass null).
-// Retries back off; permanent errors fail at once (PermanentFailureFilter).
+// Retries back off; permanent errors fail at once (PermanentFailureFilter). StageRunner logs each failure
+// (transient or permanent), so Hangfire's own retry log lines, which would announce a retry that a permanent
+// error never gets, are off.
 
 /// <summary>Loads the run's input files into the warehouse (files already loaded are skipped by Ingest).</summary>
 [Queue(JobQueues.Default)]
-[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600])]
+[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600], LogEvents = false)]
 public sealed class IngestJob(StageRunner runner)
 {
     [JobDisplayName("ingest (run {0})")]
@@ -31,7 +33,7 @@ public sealed class IngestJob(StageRunner runner)
 
 /// <summary>Sessions, filters, splits and the Arrow files training and scoring read.</summary>
 [Queue(JobQueues.Default)]
-[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600])]
+[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600], LogEvents = false)]
 public sealed class PrepareJob(StageRunner runner)
 {
     [JobDisplayName("prepare (run {0})")]
@@ -50,7 +52,7 @@ public sealed class PrepareJob(StageRunner runner)
 /// checkpoint, so a worker killed mid-training costs at most one epoch.
 /// </summary>
 [Queue("{1}")]
-[AutomaticRetry(Attempts = 2, DelaysInSeconds = [60, 600])]
+[AutomaticRetry(Attempts = 2, DelaysInSeconds = [60, 600], LogEvents = false)]
 public sealed class TrainJob(StageRunner runner)
 {
     [JobDisplayName("train (run {0}, queue {1})")]
@@ -84,7 +86,7 @@ public sealed class TrainJob(StageRunner runner)
 /// fan-in is a claim on the publish row of pipeline_runs, so exactly one shard does it).
 /// </summary>
 [Queue(JobQueues.Default)]
-[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600])]
+[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600], LogEvents = false)]
 public sealed class ScoreShardJob(StageRunner runner, PipelineRunStore runs, IBackgroundJobClient jobs, ILogger<ScoreShardJob> logger)
 {
     [JobDisplayName("score shard {1} (run {0})")]
@@ -121,7 +123,7 @@ public sealed class ScoreShardJob(StageRunner runner, PipelineRunStore runs, IBa
 /// then marks the run completed. Publishing a version again is safe, so a retry is too.
 /// </summary>
 [Queue(JobQueues.Default)]
-[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600])]
+[AutomaticRetry(Attempts = 3, DelaysInSeconds = [30, 120, 600], LogEvents = false)]
 public sealed class PublishJob(StageRunner runner, PipelineRunStore runs, ILogger<PublishJob> logger)
 {
     [JobDisplayName("publish (run {0})")]
