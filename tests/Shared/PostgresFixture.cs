@@ -2,15 +2,16 @@ using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.ServiceDefaults.Postgres;
 using Npgsql;
 
-namespace HrnnPipeline.Tests.Scoring;
+namespace HrnnPipeline.Tests;
 
 /// <summary>
 /// One real PostgreSQL for the whole collection, provisioned by <see cref="LocalPostgres"/> in a temporary folder;
-/// each test gets its own database so tests can't see each other's versions.
+/// each test gets its own database (the recommendation store, Hangfire tables, pipeline_runs), so tests cannot see
+/// each other's data. Compiled into every test project that needs PostgreSQL.
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
 {
-    readonly string _root = Path.Combine(Path.GetTempPath(), "hrnn-scoring-tests-" + Guid.NewGuid().ToString("N")[..8]);
+    readonly string _root = Path.Combine(Path.GetTempPath(), "hrnn-postgres-tests-" + Guid.NewGuid().ToString("N")[..8]);
     LocalPostgres? _server;
 
     public LocalPostgres Server => _server ?? throw new InvalidOperationException("fixture not started");
