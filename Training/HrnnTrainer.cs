@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace HrnnPipeline.Training;
@@ -33,6 +34,9 @@ public sealed class HrnnTrainer : IDisposable
     readonly Tensor _startWeight;
 
     public HrnnModel Model { get; }
+    // The item tables in optimiser order, and which of them hold the output embeddings and biases.
+    readonly Parameter[] _tables;
+    readonly int _outputSlot, _biasSlot;
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
     public Action<int>? AfterCheckpoint { get; init; }
 
@@ -47,6 +51,10 @@ public sealed class HrnnTrainer : IDisposable
         manual_seed(settings.Seed);
         Model = new HrnnModel(settings, items.TableSize);
         Model.to(device);
+        var tables = Model.ItemTables().ToList();
+        _tables = tables.Select(t => t.Param).ToArray();
+        _outputSlot = tables.FindIndex(t => t.Name == "output_table");
+        _biasSlot = tables.FindIndex(t => t.Name == "output_bias");
         // Extra negatives are drawn with probability proportional to popularity^alpha (GRU4Rec's sample_alpha).
         var weights = items.Counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), settings.SampleAlpha)).ToArray();
         double total = weights.Sum(), acc = 0;
@@ -256,14 +264,13 @@ public sealed class HrnnTrainer : IDisposable
     HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum)
     {
         // Gather the touched rows of each item table as leaves, so gradients (and updates) cover only those rows.
-        var tables = Model.ItemTables().ToList();
-        var leaves = new Tensor[tables.Count];
+        var leaves = new Tensor[_tables.Length];
         using (no_grad())
-            for (int i = 0; i < tables.Count; i++)
-                leaves[i] = tables[i].Param.index_select(0, step.Rows).detach().requires_grad_(true);
-        int inputSlot = Model.InputTable is null ? tables.FindIndex(t => t.Name == "output_table") : 0;
-        var outRows = leaves[tables.FindIndex(t => t.Name == "output_table")];
-        var outBias = leaves[tables.FindIndex(t => t.Name == "output_bias")];
+            for (int i = 0; i < _tables.Length; i++)
+                leaves[i] = _tables[i].index_select(0, step.Rows).detach().requires_grad_(true);
+        int inputSlot = Model.InputTable is null ? _outputSlot : 0;
+        var outRows = leaves[_outputSlot];
+        var outBias = leaves[_biasSlot];
 
         var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
         var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];

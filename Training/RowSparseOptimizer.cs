@@ -18,13 +18,17 @@ public sealed class RowSparseOptimizer : IDisposable
     readonly List<(string Name, Parameter Table, Tensor[] State)> _tables = [];
     long _step;
     readonly Scalar _negativeRate, _momentum, _epsilon, _adamEpsilon, _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2;
-    readonly Tensor _beta1Tensor = tensor(0.9f), _beta2Tensor = tensor(0.999f), _negativeRateTensor;
+    readonly Tensor _beta1Tensor, _beta2Tensor, _negativeRateTensor;
 
     public RowSparseOptimizer(HrnnModel model, HrnnSettings settings)
     {
         _s = settings;
         _negativeRate = (float)-settings.LearningRate;
-        _negativeRateTensor = tensor((float)-settings.LearningRate);
+        // Constants of the per-row Adam correction, on the parameters' device once rather than copied every step.
+        var device = model.parameters().First().device;
+        _negativeRateTensor = tensor((float)-settings.LearningRate, device: device);
+        _beta1Tensor = tensor(0.9f, device: device);
+        _beta2Tensor = tensor(0.999f, device: device);
         _momentum = (float)settings.Momentum;
         _epsilon = (float)Epsilon;
         _adamEpsilon = 1e-8f;
@@ -92,10 +96,10 @@ public sealed class RowSparseOptimizer : IDisposable
         {
             // Per-row step counts for row-sparse tables (a [rows, 1] column, or the tensor itself for vectors).
             state[2].add_(ones_like(state[2]), Scalars.One);
-            c1 = _beta1Tensor.to(grad.device).pow(state[2]).OneMinus();
-            c2 = _beta2Tensor.to(grad.device).pow(state[2]).OneMinus();
+            c1 = _beta1Tensor.pow(state[2]).OneMinus();
+            c2 = _beta2Tensor.pow(state[2]).OneMinus();
         }
-        return (state[0] / c1) / (state[1] / c2).sqrt().add(_adamEpsilon, Scalars.One) * _negativeRateTensor.to(grad.device);
+        return (state[0] / c1) / (state[1] / c2).sqrt().add(_adamEpsilon, Scalars.One) * _negativeRateTensor;
     }
 
     /// <summary>Named state tensors for checkpoints.</summary>

@@ -12,12 +12,10 @@ namespace HrnnPipeline.Training;
 public static class Scalars
 {
     public static readonly Scalar One = 1.0f;
-    public static readonly Scalar Zero = 0.0f;
     public static readonly Scalar NegativeLarge = -1e9f;
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity;
     public static readonly Scalar Tiny = 1e-24f;
     public static readonly Scalar IntZero = 0;
-    public static readonly Scalar IntOne = 1;
 
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
     public static Tensor Minus(this Tensor a, Tensor b) => a.sub(b); // no Scalar involved

@@ -39,7 +39,7 @@ public sealed class BatchRun(PipelineConfiguration config)
         Console.Error.WriteLine(ingest.ToString());
         var prepared = await stages.PrepareAsync(ct);
         var trained = stages.Train(resume: false, ct);
-        var scored = stages.Score(trained.ModelVersion, 0, 1, ct);
+        stages.Score(trained.ModelVersion, 0, 1, ct);
         var published = await stages.PublishAsync(trained.ModelVersion, 1, ct);
         var summary = new RunSummary(
             string.Join(", ", config.Ingest.Input), ingest.Accepted, prepared.Rejected ?? ingest.Rejected, prepared.Users, prepared.Items,
@@ -47,7 +47,6 @@ public sealed class BatchRun(PipelineConfiguration config)
             trained.Epochs.Select(e => new RunEpoch(e.Epoch, e.Loss, e.ValidLoss, e.ValidMrr)).ToList(), trained.BestEpoch,
             trained.TrainSeconds, trained.EventsPerSecond, published.Rows, published.Users, published.ListLength,
             published.Version, config.PostgresConnectionString is { Length: > 0 } ? "postgres" : "warehouse", clock.Elapsed.TotalSeconds);
-        _ = scored;
         Json.Write(config.Work.SummaryFile("run"), summary);
         return summary;
     }

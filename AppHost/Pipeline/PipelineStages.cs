@@ -1,4 +1,3 @@
-using System.Text.Json;
 using HrnnPipeline.Features;
 using HrnnPipeline.Ingest;
 using HrnnPipeline.Scoring;
@@ -94,6 +93,4 @@ public sealed class PipelineStages(PipelineConfiguration config)
         config.PostgresConnectionString is { Length: > 0 } cs
             ? new PostgresRecommendationStore(cs)
             : await DuckDbRecommendationStore.OpenAsync(_work.Warehouse, ct: ct);
-
-    public static string Describe(object value) => JsonSerializer.Serialize(value, Json.Options);
 }
