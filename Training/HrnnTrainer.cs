@@ -277,9 +277,10 @@ public sealed class HrnnTrainer : IDisposable
         var loss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
         if (initial is not null && _s.SessionStartWeight > 0)
         {
-            // The start objective reads the item output embeddings but does not move them: they stay the next-item
-            // head's, and the session-start head learns to map s_0 into their space.
-            var start = Loss(Model.StartQuery(initial), outRows.detach(), outBias.detach(), step.StartColumns,
+            // The start objective trains only the session-start head. It reads s_0 and the item output embeddings but
+            // moves neither: letting it shape s_0 cost next-item accuracy on the early events of every session (the
+            // user GRU served two masters), and letting it move the embeddings cost the next-item head the same way.
+            var start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
                 step.StartColumnItems, step.InputItems, step.StartRows);
             loss = loss.Plus(start * _startWeight);
         }

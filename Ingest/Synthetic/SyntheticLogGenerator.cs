@@ -14,6 +14,8 @@ public sealed record SyntheticLogOptions
     public double MeanSessionLength { get; init; } = 6;
     /// <summary>Share of a session's clicks drawn from the user's tastes rather than global popularity.</summary>
     public double TasteStrength { get; init; } = 0.85;
+    /// <summary>Share of clicks that return to one of the user's few favourite items.</summary>
+    public double FavouriteShare { get; init; } = 0.10;
     public long StartUnixSeconds { get; init; } = 1_700_000_000;
 }
 
@@ -38,6 +40,7 @@ public sealed class SyntheticLogGenerator
     public SyntheticLogGenerator(SyntheticLogOptions options)
     {
         if (options.Users < 1 || options.Items < 2) throw new ArgumentException("need at least 1 user and 2 items");
+        if (options.FavouriteShare is < 0 or > 0.6) throw new ArgumentException($"favourite share {options.FavouriteShare}: must be in [0, 0.6]");
         _o = options;
         var rng = new Random(options.Seed);
         int items = options.Items;
@@ -175,15 +178,16 @@ public sealed class SyntheticLogGenerator
             for (int e = 0; e < length; e++)
             {
                 double r = rng.NextDouble();
-                if (r < 0.10) item = favourites[rng.Next(favourites.Length)];
-                else if (item != 0 && r < 0.45)
+                double fav = _o.FavouriteShare;
+                if (r < fav) item = favourites[rng.Next(favourites.Length)];
+                else if (item != 0 && r < fav + 0.35)
                 {
                     // A related item: the neighbour of the current one in its group's popularity order.
                     var related = _groupItems[_itemGroup[item - 1]];
                     int pos = _itemPosition[item - 1];
                     item = related[(pos + 1 + rng.Next(2)) % related.Length];
                 }
-                else if (r < 0.10 + _o.TasteStrength * 0.9)
+                else if (r < fav + _o.TasteStrength * (1 - fav))
                     item = members[(Draw(_groupCdf[group], rng) + offsets[taste]) % members.Length];
                 else item = Draw(_globalCdf, rng) + 1;
                 yield return (user, item, ts);

@@ -26,9 +26,9 @@ static class TestData
 
     /// <summary>A generated log, sessionised with a 30-minute gap, items mapped densely; each user's last session is
     /// returned separately as the test session.</summary>
-    public static (SessionDataset Train, SessionDataset Test, IdMap Items) Generated(int users, int items, int seed, double tasteStrength = 0.85)
+    public static (SessionDataset Train, SessionDataset Test, IdMap Items) Generated(int users, int items, int seed, double tasteStrength = 0.85, double favouriteShare = 0.10)
     {
-        var gen = new SyntheticLogGenerator(new SyntheticLogOptions { Users = users, Items = items, Seed = seed, TasteStrength = tasteStrength });
+        var gen = new SyntheticLogGenerator(new SyntheticLogOptions { Users = users, Items = items, Seed = seed, TasteStrength = tasteStrength, FavouriteShare = favouriteShare });
         var perUser = new Dictionary<int, List<List<int>>>();
         int lastUser = -1; long lastTs = 0;
         foreach (var (user, item, ts) in gen.Events())

@@ -1,9 +1,10 @@
+using Xunit.Abstractions;
 using HrnnPipeline.Training;
 using static TorchSharp.torch;
 
 namespace HrnnPipeline.Tests.Training;
 
-public sealed class TrainerTests
+public sealed class TrainerTests(ITestOutputHelper output)
 {
     static HrnnSettings Small(ModelKind kind, int epochs) => new()
     {
@@ -48,5 +49,31 @@ public sealed class TrainerTests
         Assert.Equal(3, result.Epochs.Count);
         Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss);
         Assert.All(result.Epochs, e => Assert.InRange(e.ValidMrr!.Value, 0.0, 1.0));
+    }
+
+    [Fact]
+    public void Native_memory_stays_flat_across_epochs()
+    {
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(300, 2000, seed: 4);
+        var resident = new Dictionary<int, long>();
+        using var trainer = new HrnnTrainer(Small(ModelKind.HrnnAll, epochs: 6) with { BatchSize = 16 }, items, CPU,
+            Directory.CreateTempSubdirectory("hrnn-memory").FullName)
+        {
+            AfterCheckpoint = epoch =>
+            {
+                // Managed handles to native tensors are released by finalizers; collect them so what remains is
+                // what the trainer still holds.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                using var self = System.Diagnostics.Process.GetCurrentProcess();
+                resident[epoch] = self.WorkingSet64;
+            },
+        };
+        trainer.Train(train, valid, resume: false);
+        double growth = (double)resident[5] / resident[1] - 1;
+        output.WriteLine(string.Join(", ", resident.Select(kv => $"epoch {kv.Key}: {kv.Value >> 20} MiB")));
+        Assert.True(growth < 0.10, $"resident memory grew {growth:P1} from epoch 1 ({resident[1] >> 20} MiB) to epoch 5 ({resident[5] >> 20} MiB)");
     }
 }
