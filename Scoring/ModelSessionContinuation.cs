@@ -15,18 +15,23 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
 {
     readonly ConcurrentDictionary<string, Lazy<ModelStore.LoadedModel>> _models = new();
 
-    public Task<SessionResult> ContinueAsync(string version, float[] sessionState, IReadOnlyList<int> itemIdx, int k, CancellationToken ct)
+    public Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+        CancellationToken ct)
     {
         var loaded = _models.GetOrAdd(version, v => new Lazy<ModelStore.LoadedModel>(() => ModelStore.Load(work.Models, v, device))).Value;
-        return Task.FromResult(Continue(loaded.Model, loaded.Device, sessionState, itemIdx, k));
+        return Task.FromResult(Continue(loaded.Model, loaded.Device, sessionState, userState, itemIdx, k));
     }
 
-    /// <summary>The same computation as offline evaluation: s_0, then one session-GRU step per click, then the scores.</summary>
-    public static SessionResult Continue(HrnnModel model, Device device, float[] sessionState, IReadOnlyList<int> itemIdx, int k)
+    /// <summary>The same computation as offline evaluation: s_0, then one session-GRU step per click (hrnn-all also
+    /// feeds c_u at each), then the scores.</summary>
+    public static SessionResult Continue(HrnnModel model, Device device, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k)
     {
         int hidden = model.Settings.SessionHidden;
         if (sessionState.Length != hidden)
             throw new PipelineException($"stored session state has {sessionState.Length} values; the model expects {hidden}");
+        bool feedsUser = model.Settings.Model == ModelKind.HrnnAll;
+        if (feedsUser && userState.Length != model.Settings.UserHidden)
+            throw new PipelineException($"stored user state has {userState.Length} values; the hrnn-all model expects {model.Settings.UserHidden}");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var layers = new Tensor[model.Settings.SessionLayers];
@@ -40,9 +45,9 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
         }
         else
         {
-            // hrnn-all also feeds the user state; the API stores only s_0, so continuation follows hrnn-init's path.
+            var user = feedsUser ? tensor(userState, [1, userState.Length]).to(device) : null;
             foreach (var item in itemIdx)
-                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), null), layers, 0, false);
+                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), user), layers, 0, false);
             query = layers[^1];
         }
         var scores = model.ScoreAll(query);

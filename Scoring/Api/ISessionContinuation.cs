@@ -9,9 +9,11 @@ public interface ISessionContinuation
 {
     /// <param name="version">Model version whose weights produced <paramref name="sessionState"/>.</param>
     /// <param name="sessionState">The user's stored s_0 (from <c>user_states.session_state</c>).</param>
+    /// <param name="userState">The user's stored c_u (<c>user_states.user_state</c>); hrnn-all feeds it at every step.</param>
     /// <param name="itemIdx">The session's clicks so far, as dense item indexes of that version, oldest first; may be empty.</param>
     /// <param name="k">How many items to return.</param>
-    Task<SessionResult> ContinueAsync(string version, float[] sessionState, IReadOnlyList<int> itemIdx, int k, CancellationToken ct);
+    Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+        CancellationToken ct);
 }
 
 /// <summary>The top-k next items, best first: dense item indexes and their scores (same length).</summary>

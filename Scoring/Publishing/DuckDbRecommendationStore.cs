@@ -357,7 +357,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
     {
         using var conn = Open();
         using var cmd = Command(conn, """
-            select a.version, v.list_length, s.session_state
+            select a.version, v.list_length, s.session_state, s.user_state
             from active_version a
             join model_versions v on v.version = a.version
             left join user_states s on s.version = a.version and s.user_id = $user_id
@@ -365,7 +365,8 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
         using var reader = cmd.ExecuteReader();
         if (!reader.Read()) return Task.FromResult(new SessionStateLookup(null, 0, null));
         return Task.FromResult(new SessionStateLookup(reader.GetString(0), reader.GetInt32(1),
-            reader.IsDBNull(2) ? null : reader.GetFieldValue<List<float>>(2).ToArray()));
+            reader.IsDBNull(2) ? null : reader.GetFieldValue<List<float>>(2).ToArray(),
+            reader.IsDBNull(3) ? null : reader.GetFieldValue<List<float>>(3).ToArray()));
     }
 
     public Task<IReadOnlyDictionary<string, int>> ResolveItemIdsAsync(string version, IReadOnlyCollection<string> itemIds, CancellationToken ct = default)

@@ -87,4 +87,4 @@ public sealed record RecommendationLookup(string? Version, int ListLength, IRead
 /// <summary>
 /// <see cref="Version"/> is null when nothing is published; <see cref="SessionState"/> is null for an unknown user.
 /// </summary>
-public sealed record SessionStateLookup(string? Version, int ListLength, float[]? SessionState);
+public sealed record SessionStateLookup(string? Version, int ListLength, float[]? SessionState, float[]? UserState = null);

@@ -526,7 +526,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
     {
         await using var conn = await OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand("""
-            select a.version, v.list_length, s.session_state
+            select a.version, v.list_length, s.session_state, s.user_state
             from active_version a
             join model_versions v on v.version = a.version
             left join user_states s on s.version = (select version from active_version) and s.user_id = $1
@@ -535,7 +535,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return new SessionStateLookup(null, 0, null);
         return new SessionStateLookup(reader.GetString(0), reader.GetInt32(1),
-            reader.IsDBNull(2) ? null : reader.GetFieldValue<float[]>(2));
+            reader.IsDBNull(2) ? null : reader.GetFieldValue<float[]>(2),
+            reader.IsDBNull(3) ? null : reader.GetFieldValue<float[]>(3));
     }
 
     public async Task<IReadOnlyDictionary<string, int>> ResolveItemIdsAsync(string version, IReadOnlyCollection<string> itemIds, CancellationToken ct = default)

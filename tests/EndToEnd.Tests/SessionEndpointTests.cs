@@ -19,22 +19,19 @@ namespace HrnnPipeline.Tests.EndToEnd;
 /// The read API's session endpoint against what the model computes offline: a published version in the warehouse,
 /// the real model from the model store, and the same clicks run through the evaluation path.
 /// </summary>
-public sealed class SessionEndpointTests : IAsyncLifetime
+public sealed class SessionEndpointTests
 {
     readonly string _dir = Cli.TempDir("session");
-    WorkDirectory _work = null!;
 
-    public async Task InitializeAsync()
+    async Task<WorkDirectory> TrainAndPublishAsync(string model)
     {
         var log = Path.Combine(_dir, "log.csv");
         Assert.Equal(0, (await Cli.RunAsync("generate", "--users", "120", "--items", "250", "--seed", "3", "--out", log)).ExitCode);
-        var run = await Cli.RunAsync("run", "--input", log, "--work", Path.Combine(_dir, "work"), "--epochs", "2",
+        var run = await Cli.RunAsync("run", "--input", log, "--work", Path.Combine(_dir, "work"), "--model", model, "--epochs", "2",
             "--session-hidden", "32", "--user-hidden", "32", "--k", "10");
         Assert.True(run.ExitCode == 0, run.Error);
-        _work = new WorkDirectory(Path.Combine(_dir, "work"));
+        return new WorkDirectory(Path.Combine(_dir, "work"));
     }
-
-    public Task DisposeAsync() => Task.CompletedTask;
 
     /// <summary>Top-10 after the clicks, computed the offline way: the user's whole history, then the clicks as a
     /// session whose next item is predicted.</summary>
@@ -61,21 +58,25 @@ public sealed class SessionEndpointTests : IAsyncLifetime
         return top!;
     }
 
-    [Fact]
-    public async Task Session_endpoint_top_k_equals_the_model_offline_for_the_same_clicks()
+    /// <summary>hrnn-all also feeds the stored user state c_u at every click, so it is checked as well.</summary>
+    [Theory]
+    [InlineData("hrnn-init")]
+    [InlineData("hrnn-all")]
+    public async Task Session_endpoint_top_k_equals_the_model_offline_for_the_same_clicks(string model)
     {
+        var work = await TrainAndPublishAsync(model);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Production });
         builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.Services.AddRecommendationApi(_ => DuckDbRecommendationStore.OpenAsync(_work.Warehouse).GetAwaiter().GetResult());
-        builder.Services.AddSingleton<ISessionContinuation>(new ModelSessionContinuation(_work));
+        builder.Services.AddRecommendationApi(_ => DuckDbRecommendationStore.OpenAsync(work.Warehouse).GetAwaiter().GetResult());
+        builder.Services.AddSingleton<ISessionContinuation>(new ModelSessionContinuation(work));
         await using var app = builder.Build();
         app.UseRecommendationApi();
         await app.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
 
-        var items = IdMap.Read(_work.PreparedFile(PreparedFiles.Items));
-        var users = IdMap.Read(_work.PreparedFile(PreparedFiles.Users));
+        var items = IdMap.Read(work.PreparedFile(PreparedFiles.Items));
+        var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         foreach (var userId in users.Ids.Take(3))
         {
             var clicks = new List<string> { items.Ids[3], "no-such-item", items.Ids[7], items.Ids[1] };
@@ -85,7 +86,7 @@ public sealed class SessionEndpointTests : IAsyncLifetime
             var served = body.RootElement.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("item_id").GetString()!).ToList();
             var unknown = body.RootElement.GetProperty("unknown_items").EnumerateArray().Select(e => e.GetString()).ToList();
             Assert.Equal(["no-such-item"], unknown);
-            Assert.Equal(Offline(_work, userId, clicks), served);
+            Assert.Equal(Offline(work, userId, clicks), served);
         }
     }
 }

@@ -91,6 +91,7 @@ public sealed class ReadApiTests(PostgresFixture postgres)
         var call = Assert.Single(model.Calls);
         Assert.Equal("v2", call.Version);
         Assert.Equal(FakeScores.SessionState(2, 5), call.SessionState);
+        Assert.Equal(FakeScores.UserState(2, 5), call.UserState);
         Assert.Equal([10, 20], call.Clicks);
     }
 
@@ -178,11 +179,12 @@ public sealed class ReadApiTests(PostgresFixture postgres)
     /// <summary>A deterministic stand-in for the session GRU: the k items after the last click, best first.</summary>
     sealed class NextItemsModel : ISessionContinuation
     {
-        public List<(string Version, float[] SessionState, int[] Clicks)> Calls { get; } = [];
+        public List<(string Version, float[] SessionState, float[] UserState, int[] Clicks)> Calls { get; } = [];
 
-        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, IReadOnlyList<int> itemIdx, int k, CancellationToken ct)
+        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+            CancellationToken ct)
         {
-            Calls.Add((version, sessionState, itemIdx.ToArray()));
+            Calls.Add((version, sessionState, userState, itemIdx.ToArray()));
             int last = itemIdx.Count > 0 ? itemIdx[^1] : 0;
             var next = Enumerable.Range(1, k).Select(i => (last + i - 1) % StoreUnderTest.ItemCount + 1).ToList();
             return Task.FromResult(new SessionResult(next, next.Select((_, i) => 1f - i / 100f).ToList()));
@@ -191,7 +193,8 @@ public sealed class ReadApiTests(PostgresFixture postgres)
 
     sealed class BrokenModel : ISessionContinuation
     {
-        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, IReadOnlyList<int> itemIdx, int k, CancellationToken ct) =>
+        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+            CancellationToken ct) =>
             throw new InvalidOperationException("BrokenModel exploded");
     }
 }
