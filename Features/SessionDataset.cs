@@ -33,6 +33,19 @@ public sealed class SessionDataset
         Items = [], Timestamps = [], SessionStarts = [0], SessionIds = [], UserStarts = [0], Users = [],
     };
 
+    /// <summary>The sessions of the given user blocks, in that order.</summary>
+    public SessionDataset OfUsers(IReadOnlyList<int> blocks)
+    {
+        var users = new List<int>(); var sessions = new List<int>(); var items = new List<int>(); var times = new List<long>();
+        foreach (int b in blocks)
+            for (int s = UserStarts[b]; s < UserStarts[b + 1]; s++)
+                for (int e = SessionStarts[s]; e < SessionStarts[s + 1]; e++)
+                {
+                    users.Add(Users[b]); sessions.Add(SessionIds[s]); items.Add(Items[e]); times.Add(Timestamps[e]);
+                }
+        return FromSortedEvents(users.ToArray(), sessions.ToArray(), items.ToArray(), times.ToArray());
+    }
+
     /// <summary>
     /// Builds the flat arrays from events sorted by user, session and time. Used by the Arrow reader and by tests
     /// that hand-make tiny datasets.

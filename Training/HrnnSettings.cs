@@ -55,6 +55,9 @@ public sealed record HrnnSettings
     public int Patience { get; init; } = 3;
     /// <summary>Validation metric used for early stopping and restore-best.</summary>
     public int ValidationCutoff { get; init; } = 20;
+    /// <summary>At most this many validation users (a seeded sample): full ranking of every validation session of
+    /// a million users would take longer than the epoch.</summary>
+    public int ValidationUsers { get; init; } = 10_000;
     public string Device { get; init; } = "cpu";
 
     public bool HasUserGru => Model is ModelKind.HrnnInit or ModelKind.HrnnAll;
@@ -125,6 +128,7 @@ public sealed record HrnnSettings
         if (LearningRate <= 0) throw new PipelineException($"learning rate {LearningRate}: must be > 0");
         foreach (var (name, p) in new[] { ("dropout-user", DropoutUser), ("dropout-session", DropoutSession), ("dropout-init", DropoutInit) })
             if (p is < 0 or >= 1) throw new PipelineException($"{name} {p}: must be in [0, 1)");
+        if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
         if (TiedEmbeddings && Embedding != 0 && Embedding != SessionHidden)
             throw new PipelineException("tied embeddings use the session hidden size; leave embedding at 0");

@@ -93,6 +93,11 @@ public sealed class HrnnTrainer : IDisposable
             if (File.Exists(BestPath)) File.Delete(BestPath);
         }
 
+        if (valid is not null && valid.UserCount > _s.ValidationUsers)
+        {
+            var sample = new Random(_s.Seed);
+            valid = valid.OfUsers(Enumerable.Range(0, valid.UserCount).OrderBy(_ => sample.Next()).Take(_s.ValidationUsers).Order().ToArray());
+        }
         var validation = valid is { UserCount: > 0 } ? EvaluationSequences.Join(fit, valid) : default;
         bool stoppedEarly = false;
         for (int epoch = epochs.Count + 1; epoch <= _s.Epochs; epoch++)

@@ -76,4 +76,15 @@ public sealed class TrainerTests(ITestOutputHelper output)
         output.WriteLine(string.Join(", ", resident.Select(kv => $"epoch {kv.Key}: {kv.Value >> 20} MiB")));
         Assert.True(growth < 0.10, $"resident memory grew {growth:P1} from epoch 1 ({resident[1] >> 20} MiB) to epoch 5 ({resident[5] >> 20} MiB)");
     }
+
+    /// <summary>Validation samples whole users (<see cref="HrnnSettings.ValidationUsers"/>) with this.</summary>
+    [Fact]
+    public void A_subset_of_users_keeps_their_sessions_whole_and_in_order()
+    {
+        var data = TestData.FromLists([[[1, 2], [3, 4, 5]], [[6, 7]], [[8, 9], [1, 2]]]);
+        var picked = data.OfUsers([2, 0]);
+        Assert.Equal([2, 0], picked.Users);
+        Assert.Equal([8, 9, 1, 2, 1, 2, 3, 4, 5], picked.Items);
+        Assert.Equal([0, 2, 4, 6, 9], picked.SessionStarts);
+    }
 }
