@@ -23,6 +23,7 @@ public static class Scorer
     {
         var clock = Stopwatch.StartNew();
         using var loaded = ModelStore.Load(work.Models, version, options.Device);
+        using var threads = TorchRuntime.AllCores();
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         var history = EvaluationSequences.Concatenate(
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)),

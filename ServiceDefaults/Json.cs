@@ -3,7 +3,8 @@ using System.Text.Json.Serialization;
 
 namespace HrnnPipeline.ServiceDefaults;
 
-/// <summary>The JSON conventions of every summary file and API response: snake_case, indented, no nulls.</summary>
+/// <summary>The JSON conventions of every summary file and API response: snake_case, indented, no nulls, enums
+/// spelled as on the command line ("hrnn-init", "cross-entropy"; numbers are still read, for older files).</summary>
 public static class Json
 {
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
@@ -12,6 +13,7 @@ public static class Json
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
     public static void Write<T>(string path, T value)

@@ -47,6 +47,9 @@ public sealed record HrnnSettings
     public double DropoutSession { get; init; } = 0.1;
     public double DropoutInit { get; init; }
     public int BatchSize { get; init; } = 50;
+    /// <summary>In training, users with more sessions are split into parts of at most this many, each run in its own
+    /// slot from fresh states (0 = never). Keeps one heavy user from running alone at the end of every epoch.</summary>
+    public int MaxSessionsPerSlot { get; init; } = 100;
     public int Epochs { get; init; } = 10;
     public int Seed { get; init; } = 1;
     /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>
@@ -128,6 +131,7 @@ public sealed record HrnnSettings
         if (LearningRate <= 0) throw new PipelineException($"learning rate {LearningRate}: must be > 0");
         foreach (var (name, p) in new[] { ("dropout-user", DropoutUser), ("dropout-session", DropoutSession), ("dropout-init", DropoutInit) })
             if (p is < 0 or >= 1) throw new PipelineException($"{name} {p}: must be in [0, 1)");
+        if (MaxSessionsPerSlot < 0) throw new PipelineException($"max sessions per slot {MaxSessionsPerSlot}: must be >= 0");
         if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
         if (TiedEmbeddings && Embedding != 0 && Embedding != SessionHidden)

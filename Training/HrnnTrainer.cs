@@ -167,7 +167,7 @@ public sealed class HrnnTrainer : IDisposable
         var rng = new Random(epochSeed);
         var order = Enumerable.Range(0, fit.UserCount).ToArray();
         rng.Shuffle(order);
-        var batcher = new UserParallelBatcher(fit, _s.Model, _s.BatchSize, order);
+        var batcher = new UserParallelBatcher(fit, _s.Model, _s.BatchSize, order, maxSessionsPerSlot: _s.MaxSessionsPerSlot);
         long total = batcher.CountTargets(), done = 0;
         var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
         var state = Model.ZeroState(_s.BatchSize, _device);
@@ -309,6 +309,7 @@ public sealed class HrnnTrainer : IDisposable
     (double Loss, double Recall, double Mrr) Validate(SessionDataset data, bool[] evaluated, CancellationToken ct)
     {
         int k = _s.ValidationCutoff;
+        using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
         long n = 0, scored = 0;
         new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated },

@@ -69,6 +69,23 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// For work dominated by large matrix products (full-catalogue scores), libtorch may use every core until the
+    /// returned scope ends; an explicit HRNN_TORCH_THREADS still wins.
+    /// </summary>
+    public static IDisposable AllCores()
+    {
+        EnsureLoaded();
+        int before = torch.get_num_threads();
+        if (Environment.GetEnvironmentVariable(ThreadsVariable) is null) torch.set_num_threads(Environment.ProcessorCount);
+        return new RestoreThreads(before);
+    }
+
+    sealed class RestoreThreads(int threads) : IDisposable
+    {
+        public void Dispose() => torch.set_num_threads(threads);
+    }
+
     static void LoadExternal(string dir)
     {
         if (!Directory.Exists(dir))

@@ -50,22 +50,37 @@ public sealed class UserParallelBatcher
     readonly SessionDataset _data;
     readonly ModelKind _mode;
     readonly int _batch;
-    readonly int[] _userOrder;
     readonly bool[]? _evalSession;
     readonly bool _captureFinal;
+    // What slots take in turn: a user block and the range of its sessions [First, End).
+    readonly (int User, int First, int End)[] _units;
 
     /// <param name="evalSession">Per session: evaluate predictions in it (tags rows); null in training.</param>
     /// <param name="captureFinal">After each user's last session, one more row flagged Capture that computes the
     /// state the user's next session would start from.</param>
+    /// <param name="maxSessionsPerSlot">Training only: a user with more sessions is split into consecutive parts of at
+    /// most this many sessions, each starting from fresh states in its own slot (0 = never split). Without it one
+    /// heavy user (a third of lastfm's events) is still running, alone in the batch, long after every other slot ran
+    /// dry: the epoch lasts as long as that user and its last stretch trains on nothing else.</param>
     public UserParallelBatcher(SessionDataset data, ModelKind mode, int batchSize, int[] userOrder,
-        bool[]? evalSession = null, bool captureFinal = false)
+        bool[]? evalSession = null, bool captureFinal = false, int maxSessionsPerSlot = 0)
     {
         _data = data;
         _mode = mode;
         _batch = batchSize;
-        _userOrder = userOrder;
         _evalSession = evalSession;
         _captureFinal = captureFinal;
+        if (maxSessionsPerSlot > 0 && (evalSession is not null || captureFinal))
+            throw new ArgumentException("users are split only in training: evaluation and scoring need whole histories");
+        var units = new List<(int, int, int)>(userOrder.Length);
+        foreach (int u in userOrder)
+        {
+            int first = data.UserStarts[u], end = data.UserStarts[u + 1], count = end - first;
+            int parts = maxSessionsPerSlot > 0 ? Math.Max(1, (count + maxSessionsPerSlot - 1) / maxSessionsPerSlot) : 1;
+            for (int p = 0; p < parts; p++)
+                units.Add((u, first + (int)((long)count * p / parts), first + (int)((long)count * (p + 1) / parts)));
+        }
+        _units = units.ToArray();
     }
 
     readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated);
@@ -92,9 +107,10 @@ public sealed class UserParallelBatcher
                     {
                         slots[b]?.Dispose();
                         slots[b] = null;
-                        if (nextUser >= _userOrder.Length) break;
-                        slotUser[b] = _userOrder[nextUser++];
-                        slots[b] = StepsOf(slotUser[b]).GetEnumerator();
+                        if (nextUser >= _units.Length) break;
+                        var unit = _units[nextUser++];
+                        slotUser[b] = unit.User;
+                        slots[b] = StepsOf(unit.First, unit.End).GetEnumerator();
                     }
                     if (slots[b] is null) continue;
                     any = true;
@@ -122,15 +138,14 @@ public sealed class UserParallelBatcher
     public long CountTargets()
     {
         long n = 0;
-        foreach (var u in _userOrder)
-            foreach (var s in StepsOf(u))
+        foreach (var (_, first, end) in _units)
+            foreach (var s in StepsOf(first, end))
                 if (s.Target != 0) n++;
         return n;
     }
 
-    IEnumerable<Step> StepsOf(int userBlock)
+    IEnumerable<Step> StepsOf(int first, int last)
     {
-        int first = _data.UserStarts[userBlock], last = _data.UserStarts[userBlock + 1];
         if (_mode == ModelKind.RnnConcat)
         {
             foreach (var step in ConcatenatedSteps(first, last)) yield return step;

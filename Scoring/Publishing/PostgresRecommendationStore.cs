@@ -508,6 +508,8 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = userId, NpgsqlDbType = NpgsqlDbType.Text });
         cmd.Parameters.Add(new NpgsqlParameter { Value = k, NpgsqlDbType = NpgsqlDbType.Integer });
+        // Prepared once per pooled connection: planning this partition-pruned join cost more than running it.
+        await cmd.PrepareAsync(ct);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         string? version = null;
         int listLength = 0;
@@ -532,6 +534,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             left join user_states s on s.version = (select version from active_version) and s.user_id = $1
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = userId, NpgsqlDbType = NpgsqlDbType.Text });
+        await cmd.PrepareAsync(ct);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         if (!await reader.ReadAsync(ct)) return new SessionStateLookup(null, 0, null);
         return new SessionStateLookup(reader.GetString(0), reader.GetInt32(1),

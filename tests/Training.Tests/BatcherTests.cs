@@ -11,11 +11,11 @@ public sealed class BatcherTests
         [[1, 3], [2, 4], [5, 6, 7]],  // user 2: three sessions
     ];
 
-    static List<(int Slot, int Input, int Target, StepFlags Flags, int User)> Rows(int batch, int[] order)
+    static List<(int Slot, int Input, int Target, StepFlags Flags, int User)> Rows(int batch, int[] order, int maxSessionsPerSlot = 0)
     {
         var data = TestData.FromLists(Users);
         var rows = new List<(int, int, int, StepFlags, int)>();
-        foreach (var chunk in new UserParallelBatcher(data, ModelKind.HrnnInit, batch, order).Chunks(3))
+        foreach (var chunk in new UserParallelBatcher(data, ModelKind.HrnnInit, batch, order, maxSessionsPerSlot: maxSessionsPerSlot).Chunks(3))
             for (int t = 0; t < chunk.Steps; t++)
                 for (int b = 0; b < batch; b++)
                 {
@@ -55,5 +55,16 @@ public sealed class BatcherTests
         var rows = Rows(batch: 2, order: [2, 0, 1]);
         var firstUsers = rows.Where(r => (r.Flags & StepFlags.UserStart) != 0).Select(r => r.User).ToList();
         Assert.Equal([2, 0, 1], firstUsers);
+    }
+
+    [Fact]
+    public void A_user_with_more_sessions_than_a_slot_takes_runs_in_parts_side_by_side_from_fresh_states()
+    {
+        // User 2's three sessions become parts of 1 and 2 sessions, each a user start, in two slots at once.
+        var rows = Rows(batch: 2, order: [2], maxSessionsPerSlot: 2);
+        var starts = rows.Where(r => (r.Flags & StepFlags.UserStart) != 0).Select(r => (r.Slot, r.Input)).ToList();
+        Assert.Equal([(0, 1), (1, 2)], starts);
+        var pairs = rows.Where(r => r.Target != 0).Select(r => (r.Input, r.Target)).OrderBy(p => p).ToList();
+        Assert.Equal([(1, 3), (2, 4), (5, 6), (6, 7)], pairs);
     }
 }
