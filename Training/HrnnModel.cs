@@ -69,7 +69,13 @@ public sealed class HrnnModel : nn.Module
             _userBih = new Parameter(zeros(3 * u));
             _userBhh = new Parameter(zeros(3 * u));
             _init = nn.Linear(u, h);
-            if (settings.Model == ModelKind.HrnnAll) _userToSession = nn.Linear(u, 3 * h, hasBias: false);
+            if (settings.Model == ModelKind.HrnnAll)
+            {
+                // Zero at the start: hrnn-all begins as hrnn-init and feeds the user state only as far as that helps,
+                // instead of adding a random per-user offset to every gate of every step from the first step on.
+                _userToSession = nn.Linear(u, 3 * h, hasBias: false);
+                using (no_grad()) _userToSession.weight!.zero_();
+            }
             _startHead = nn.Linear(h, h);
         }
         RegisterComponents();
