@@ -70,6 +70,9 @@ public sealed class ModelMechanicsTests
     {
         using var noGrad = no_grad();
         using var model = Model(kind);
+        // hrnn-all's user-to-session weights start at zero (it begins as hrnn-init); give them values as training would.
+        foreach (var (name, p) in model.named_parameters().Where(p => p.name.StartsWith("_userToSession")))
+            p.copy_(randn_like(p));
         var session = new[] { randn(1, 8) };
         var a = new HrnnModel.State(session, randn(1, 6));
         var b = new HrnnModel.State(session, randn(1, 6));
