@@ -29,7 +29,7 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
         int hidden = model.Settings.SessionHidden;
         if (sessionState.Length != hidden)
             throw new PipelineException($"stored session state has {sessionState.Length} values; the model expects {hidden}");
-        bool feedsUser = model.Settings.Model == ModelKind.HrnnAll;
+        bool feedsUser = model.FeedsUserEveryStep;
         if (feedsUser && userState.Length != model.Settings.UserHidden)
             throw new PipelineException($"stored user state has {userState.Length} values; the hrnn-all model expects {model.Settings.UserHidden}");
         using var scope = NewDisposeScope();

@@ -85,10 +85,14 @@ public sealed class HrnnModel : nn.Module
 
     public bool HasStartHead => _startHead is not null;
 
+    /// <summary>hrnn-all: the user state enters the session GRU's input at every step, not only through s_0.</summary>
+    public bool FeedsUserEveryStep => _userToSession is not null;
+
     /// <summary>The table the input gates are read from: the input table, or the output table when tied.</summary>
     public Tensor InputSource => InputTable ?? OutputTable;
 
-    /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>.</summary>
+    /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>; the user
+    /// state is added only where <see cref="FeedsUserEveryStep"/>.</summary>
     public Tensor InputGates(Tensor table, Tensor index, Tensor? userState)
     {
         var rows = table.index_select(0, index);
@@ -181,7 +185,7 @@ public sealed class HrnnModel : nn.Module
         {
             for (int l = 0; l < h.Length; l++) h[l] = h[l] * sessionStart.OneMinus();
         }
-        var gates = InputGates(inputSource, inputIndex, Settings.Model == ModelKind.HrnnAll ? userInput : null);
+        var gates = InputGates(inputSource, inputIndex, userInput);
         return (new State(SessionStep(gates, h, Settings.DropoutSession, training), c), initial);
     }
 

@@ -13,6 +13,7 @@ namespace HrnnPipeline.Training;
 public sealed class RowSparseOptimizer : IDisposable
 {
     const double Epsilon = 1e-6;
+    const double Beta1 = 0.9, Beta2 = 0.999;
     readonly HrnnSettings _s;
     readonly List<(string Name, Parameter Param, Tensor[] State)> _dense = [];
     readonly List<(string Name, Parameter Table, Tensor[] State)> _tables = [];
@@ -27,12 +28,12 @@ public sealed class RowSparseOptimizer : IDisposable
         // Constants of the per-row Adam correction, on the parameters' device once rather than copied every step.
         var device = model.parameters().First().device;
         _negativeRateTensor = tensor((float)-settings.LearningRate, device: device);
-        _beta1Tensor = tensor(0.9f, device: device);
-        _beta2Tensor = tensor(0.999f, device: device);
+        _beta1Tensor = tensor((float)Beta1, device: device);
+        _beta2Tensor = tensor((float)Beta2, device: device);
         _momentum = (float)settings.Momentum;
         _epsilon = (float)Epsilon;
         _adamEpsilon = 1e-8f;
-        _beta1 = 0.9f; _beta2 = 0.999f; _oneMinusBeta1 = 0.1f; _oneMinusBeta2 = 0.001f;
+        _beta1 = (float)Beta1; _beta2 = (float)Beta2; _oneMinusBeta1 = (float)(1 - Beta1); _oneMinusBeta2 = (float)(1 - Beta2);
         foreach (var (name, p) in model.DenseParameters()) _dense.Add((name, p, NewState(p)));
         foreach (var (name, p) in model.ItemTables()) _tables.Add((name, p, NewState(p)));
     }
@@ -89,8 +90,8 @@ public sealed class RowSparseOptimizer : IDisposable
         Tensor c1, c2;
         if (step > 0)
         {
-            c1 = tensor(1 - Math.Pow(0.9, step), device: grad.device, dtype: grad.dtype);
-            c2 = tensor(1 - Math.Pow(0.999, step), device: grad.device, dtype: grad.dtype);
+            c1 = tensor(1 - Math.Pow(Beta1, step), device: grad.device, dtype: grad.dtype);
+            c2 = tensor(1 - Math.Pow(Beta2, step), device: grad.device, dtype: grad.dtype);
         }
         else
         {
