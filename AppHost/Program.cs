@@ -1,3 +1,3 @@
 using HrnnPipeline.AppHost.Cli;
 
-return await PipelineCli.Build().Parse(args).InvokeAsync();
+return await PipelineCli.InvokeAsync(args);

@@ -16,7 +16,7 @@ public sealed partial class FeatureBuilder
     public async Task<PrepareSummary> BuildAsync(
         string warehousePath, string preparedDir, FeatureOptions o, CancellationToken ct)
     {
-        Validate(o);
+        o.Validate();
         if (!File.Exists(warehousePath))
             throw new PipelineException($"{warehousePath}: warehouse not found; run `ingest` first");
 
@@ -68,27 +68,6 @@ public sealed partial class FeatureBuilder
         }
     }
 
-    static void Validate(FeatureOptions o)
-    {
-        if (o.SessionGap <= TimeSpan.Zero)
-            throw new PipelineException($"{FeatureOptions.SectionName}:SessionGap must be positive (got {o.SessionGap})");
-        Check(o.MinItemSupport, nameof(o.MinItemSupport));
-        Check(o.MinSessionLength, nameof(o.MinSessionLength));
-        Check(o.MinUserSessions, nameof(o.MinUserSessions));
-        if (o.MaxSessionsPerUser is < 1)
-            throw new PipelineException($"{FeatureOptions.SectionName}:MaxSessionsPerUser must be at least 1 (got {o.MaxSessionsPerUser})");
-        if (o.MemoryLimit is null || !MemorySize().IsMatch(o.MemoryLimit))
-            throw new PipelineException($"{FeatureOptions.SectionName}:MemoryLimit must look like 2GB or 512MB (got '{o.MemoryLimit}')");
-
-        static void Check(int value, string name)
-        {
-            if (value < 0)
-                throw new PipelineException($"{FeatureOptions.SectionName}:{name} must be 0 or more (got {value})");
-        }
-    }
-
-    [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", RegexOptions.IgnoreCase)]
-    private static partial Regex MemorySize();
 
     static string[] DropTypes(FeatureOptions o) =>
         [.. (o.DropEventTypes ?? []).Where(t => !string.IsNullOrWhiteSpace(t)).Select(t => t.Trim().ToLowerInvariant())];

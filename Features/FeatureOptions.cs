@@ -1,10 +1,13 @@
+using System.Text.RegularExpressions;
+using HrnnPipeline.ServiceDefaults;
+
 namespace HrnnPipeline.Features;
 
 /// <summary>
 /// How <c>prepare</c> cuts interaction logs into sessions and filters them (Quadrana et al. 2017, sec. 4.1).
 /// Bound from the configuration section <see cref="SectionName"/>; the defaults reproduce the paper's lastfm setup.
 /// </summary>
-public sealed class FeatureOptions
+public sealed partial class FeatureOptions
 {
     public const string SectionName = "Features";
 
@@ -28,4 +31,27 @@ public sealed class FeatureOptions
 
     /// <summary>DuckDB's memory_limit for the run; DuckDB spills to disk beyond it.</summary>
     public string MemoryLimit { get; set; } = "2GB";
+
+    /// <summary>Rejects settings that cannot sessionize or filter, with a message naming the key.</summary>
+    public void Validate()
+    {
+        if (SessionGap <= TimeSpan.Zero)
+            throw new PipelineException($"{SectionName}:SessionGap must be positive (got {SessionGap})");
+        Check(MinItemSupport, nameof(MinItemSupport));
+        Check(MinSessionLength, nameof(MinSessionLength));
+        Check(MinUserSessions, nameof(MinUserSessions));
+        if (MaxSessionsPerUser is < 1)
+            throw new PipelineException($"{SectionName}:MaxSessionsPerUser must be at least 1 (got {MaxSessionsPerUser})");
+        if (MemoryLimit is null || !MemorySize().IsMatch(MemoryLimit))
+            throw new PipelineException($"{SectionName}:MemoryLimit must look like 2GB or 512MB (got '{MemoryLimit}')");
+
+        static void Check(int value, string name)
+        {
+            if (value < 0)
+                throw new PipelineException($"{SectionName}:{name} must be 0 or more (got {value})");
+        }
+    }
+
+    [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", RegexOptions.IgnoreCase)]
+    private static partial Regex MemorySize();
 }

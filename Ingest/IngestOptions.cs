@@ -42,4 +42,7 @@ public sealed class IngestOptions
     /// fail (or cancel) mid-file. Not configuration.
     /// </summary>
     internal Action<IngestedFile>? BeforeCommit { get; set; }
+
+    /// <summary>Rejects an unknown format, a bad column list, time unit or threshold, before anything is read.</summary>
+    public void Validate() => IngestSettings.From(this);
 }

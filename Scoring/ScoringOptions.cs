@@ -1,3 +1,5 @@
+using HrnnPipeline.ServiceDefaults;
+
 namespace HrnnPipeline.Scoring;
 
 /// <summary>Settings of the scoring stage; binds from the configuration section "Scoring".</summary>
@@ -12,4 +14,13 @@ public sealed class ScoringOptions
     /// <summary>Users run through the model together.</summary>
     public int BatchSize { get; set; } = 512;
     public string Device { get; set; } = "cpu";
+
+    /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
+    public void Validate()
+    {
+        if (K < 1) throw new PipelineException($"{SectionName}:K {K}: must be >= 1");
+        if (BatchSize < 1) throw new PipelineException($"{SectionName}:BatchSize {BatchSize}: must be >= 1");
+        if (Device?.ToLowerInvariant() is not ("cpu" or "cuda"))
+            throw new PipelineException($"{SectionName}:Device '{Device}': expected cpu or cuda");
+    }
 }

@@ -136,6 +136,7 @@ public sealed record HrnnSettings
         if (MaxSessionsPerSlot < 0) throw new PipelineException($"max sessions per slot {MaxSessionsPerSlot}: must be >= 0");
         if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
+        if (Device?.ToLowerInvariant() is not ("cpu" or "cuda")) throw new PipelineException($"device '{Device}': expected cpu or cuda");
         if (TiedEmbeddings && Embedding != 0 && Embedding != SessionHidden)
             throw new PipelineException("tied embeddings use the session hidden size; leave embedding at 0");
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using HrnnPipeline.AppHost.Hosting;
 using HrnnPipeline.AppHost.Pipeline;
 using HrnnPipeline.Ingest.Synthetic;
@@ -23,7 +24,40 @@ public static class PipelineCli
         root.Subcommands.Add(HostCommands.Serve());
         root.Subcommands.Add(HostCommands.Worker());
         root.Subcommands.Add(HostCommands.Trigger());
+        RejectOptionsTakenAsValues(root, []);
         return root;
+    }
+
+    /// <summary>
+    /// Parses and runs a command line. A parse error (an unknown option, a missing or malformed value) is one line
+    /// on stderr and exit code 1, before anything runs.
+    /// </summary>
+    public static Task<int> InvokeAsync(string[] args)
+    {
+        var result = Build().Parse(args);
+        if (result.Errors.Count == 0) return result.InvokeAsync();
+        var command = result.CommandResult.Command;
+        var name = command is RootCommand ? "" : command.Name + " ";
+        Console.Error.WriteLine($"error: {string.Join("; ", result.Errors.Select(e => e.Message.TrimEnd('.')))} (see `{name}--help`)");
+        return Task.FromResult(1);
+    }
+
+    /// <summary>
+    /// A multi-value option (<c>--input a b</c>) takes every following token that is not one of its command's options,
+    /// so an option the command does not know would be read as a value (a path named "--format"). No value of ours
+    /// starts with "--": such a token is an unknown option. Negative numbers (<c>--epochs -3</c>) still parse.
+    /// </summary>
+    static void RejectOptionsTakenAsValues(Command command, HashSet<Option> done)
+    {
+        foreach (var option in command.Options)
+            if (done.Add(option))
+                option.Validators.Add(r =>
+                {
+                    foreach (var token in r.Tokens)
+                        if (token.Value.StartsWith("--", StringComparison.Ordinal))
+                            r.AddError($"unknown option '{token.Value}' for `{(r.Parent as CommandResult)?.Command.Name}`");
+                });
+        foreach (var sub in command.Subcommands) RejectOptionsTakenAsValues(sub, done);
     }
 
     /// <summary>Runs a command body with the configuration chain, turning user-facing errors into one line and exit 1.</summary>
@@ -31,7 +65,7 @@ public static class PipelineCli
         Func<PipelineConfiguration, CancellationToken, Task<int>> body) => Guard(() =>
     {
         var configuration = PipelineConfiguration.Sources(CliOptions.Overrides(result, options)).Build();
-        var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!);
+        var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!).Validate();
         return body(config, ct);
     });
 

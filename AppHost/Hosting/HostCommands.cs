@@ -51,16 +51,23 @@ public static class HostCommands
 
     public static Command Trigger()
     {
-        var input = new Option<string[]>("--input") { Description = "Log file(s), folder or glob for this run (default: Ingest:Input)", AllowMultipleArgumentsPerToken = true };
         var wait = new Option<bool>("--wait") { Description = "Block until the run ends: exit 0 with the published version, non-zero with the failing stage's error" };
         var runId = new Option<string>("--run-id") { Description = "Start this run again: stages it completed are skipped" };
-        var command = new Command("trigger", "Enqueue a pipeline run on the configured Hangfire storage (refused while another run is active).") { input, wait, runId };
+        var command = new Command("trigger", "Enqueue a pipeline run on the configured Hangfire storage (refused while another run is active). Takes the input options of `run`; they are stored with the run.") { wait, runId };
+        // The same input options as run and prepare; they belong to this run (pipeline_runs.settings), not to the host.
+        var inputOptions = CliOptions.Input();
+        CliOptions.AddTo(command, inputOptions);
         command.Options.Add(CliOptions.Work);
         command.SetAction((result, ct) => PipelineCli.Execute(result, [], ct, async (_, token) =>
         {
+            var runOptions = CliOptions.Overrides(result, inputOptions);
+            var input = runOptions.Where(kv => kv.Key.StartsWith("Ingest:Input:", StringComparison.Ordinal))
+                .OrderBy(kv => int.Parse(kv.Key["Ingest:Input:".Length..], System.Globalization.CultureInfo.InvariantCulture))
+                .Select(kv => kv.Value!).ToArray();
+            foreach (var key in runOptions.Keys.Where(k => k.StartsWith("Ingest:Input:", StringComparison.Ordinal)).ToList()) runOptions.Remove(key);
             await using var host = await PipelineHost.CreateClientAsync(Settings(result, []), token);
             var trigger = host.Services.GetRequiredService<PipelineTrigger>();
-            var id = await trigger.StartAsync(new TriggerRequest(result.GetValue(input), result.GetValue(runId)), token);
+            var id = await trigger.StartAsync(new TriggerRequest(input.Length > 0 ? input : null, result.GetValue(runId), runOptions), token);
             if (!result.GetValue(wait))
             {
                 Console.WriteLine($"run {id} enqueued");

@@ -53,7 +53,11 @@ public sealed class PipelineHost : IAsyncDisposable
             if (serve.Api)
             {
                 var scoringDevice = builder.Configuration.GetSection(ScoringOptions.SectionName).Get<ScoringOptions>()?.Device ?? "cpu";
-                builder.Services.AddRecommendationApi(sp => new PostgresRecommendationStore(sp.GetRequiredService<PipelineRunStore>().DataSource));
+                // The store publishing writes to: the configured PostgreSQL, else (the embedded default, where `run`
+                // publishes into the warehouse and jobs into the private server) the work folder's exports.
+                builder.Services.AddRecommendationApi(postgres.IsConfigured
+                    ? sp => new PostgresRecommendationStore(sp.GetRequiredService<PipelineRunStore>().DataSource)
+                    : _ => new ExportedVersionReader(work.Exports));
                 builder.Services.AddSingleton<ISessionContinuation>(_ => new ModelSessionContinuation(work, scoringDevice));
             }
             var security = builder.Configuration.GetSection(DashboardSecurityOptions.SectionName).Get<DashboardSecurityOptions>() ?? new DashboardSecurityOptions();
@@ -74,6 +78,7 @@ public sealed class PipelineHost : IAsyncDisposable
             var logger = app.Services.GetRequiredService<ILogger<PipelineHost>>();
             HostingLog.UsingPostgres(logger, postgres.Description);
             HostingLog.Serving(logger, work.Root, serve.Server, string.Join(",", queues), serve.Dashboard, serve.Api);
+            if (serve.Api) HostingLog.ReadingFrom(logger, postgres.IsConfigured ? "ConnectionStrings:postgres" : $"the exports in {work.Exports} (what `run`, `publish` and the jobs published last)");
             return new PipelineHost(app, postgres);
         }
         catch

@@ -19,6 +19,8 @@ public sealed class PostgresConnection : IAsyncDisposable
     }
 
     public string ConnectionString { get; }
+    /// <summary>True when ConnectionStrings:postgres named the server; false for the private one.</summary>
+    public bool IsConfigured => _local is null;
     /// <summary>Where it came from, for the start-up line (never the connection string itself).</summary>
     public string Description => _local is null
         ? "ConnectionStrings:postgres"

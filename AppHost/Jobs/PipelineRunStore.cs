@@ -34,8 +34,18 @@ public static class StageNames
         [Ingest, Prepare, Train, .. Enumerable.Range(0, shardCount).Select(i => Score(i, shardCount)), Publish];
 }
 
-/// <summary>What a run was started with (the run row's <c>settings</c>): enough for every job to do its part.</summary>
-public sealed record RunSettings(string[] Input, int ScoreShards, string TrainQueue, string? TrainDevice);
+/// <summary>
+/// What a run was started with (the run row's <c>settings</c>): enough for every job to do its part.
+/// <see cref="Options"/> are the run's own configuration keys (<c>Ingest:Format</c>, <c>Features:SessionGap</c>,
+/// ...), given to `trigger`; they win over each host's configuration for this run's stages.
+/// </summary>
+public sealed record RunSettings(string[] Input, int ScoreShards, string TrainQueue, string? TrainDevice,
+    IReadOnlyDictionary<string, string?>? Options = null)
+{
+    /// <summary>The input and options as one line, for logs and the dashboard.</summary>
+    public string Describe() => string.Join(" ", Input) +
+        string.Concat((Options ?? new Dictionary<string, string?>()).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $" {kv.Key}={kv.Value}"));
+}
 
 /// <summary>One row of <c>pipeline_runs</c>. JSON columns are kept as text.</summary>
 public sealed record StageRecord(string RunId, string Stage, string Status, int Attempts, DateTime? StartedAt, DateTime? EndedAt,
@@ -129,7 +139,7 @@ public sealed class PipelineRunStore(NpgsqlDataSource dataSource)
             if (await read.ExecuteScalarAsync(ct) is string json)
             {
                 var stored = JsonSerializer.Deserialize<RunSettings>(json, Json.Options)!;
-                settings = proposed with { Input = stored.Input, ScoreShards = stored.ScoreShards };
+                settings = proposed with { Input = stored.Input, ScoreShards = stored.ScoreShards, Options = stored.Options };
             }
         }
         await using (var upsert = new NpgsqlCommand("""

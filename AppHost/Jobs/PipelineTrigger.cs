@@ -1,5 +1,8 @@
 using System.Security.Cryptography;
 using Hangfire;
+using Hangfire.Common;
+using Hangfire.States;
+using HrnnPipeline.AppHost.Pipeline;
 using HrnnPipeline.AppHost.Hosting;
 using HrnnPipeline.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
@@ -7,8 +10,12 @@ using Microsoft.Extensions.Logging;
 
 namespace HrnnPipeline.AppHost.Jobs;
 
-/// <summary>A run to start: input files (default Ingest:Input) or, with <see cref="RunId"/>, a run to start again.</summary>
-public sealed record TriggerRequest(IReadOnlyList<string>? Input = null, string? RunId = null);
+/// <summary>
+/// A run to start: input files (default Ingest:Input) and the run's own input settings (configuration keys such as
+/// <c>Ingest:Format</c>), or, with <see cref="RunId"/>, a run to start again with what it was started with.
+/// </summary>
+public sealed record TriggerRequest(IReadOnlyList<string>? Input = null, string? RunId = null,
+    IReadOnlyDictionary<string, string?>? Options = null);
 
 /// <summary>
 /// Starts pipeline runs: records the run in pipeline_runs (refused while another run is active) and enqueues its
@@ -27,10 +34,16 @@ public sealed class PipelineTrigger(PipelineRunStore runs, IBackgroundJobClient 
             : configuration.GetSection("Ingest:Input").Get<string[]>()?.Where(s => !string.IsNullOrWhiteSpace(s)).ToArray() ?? [];
         if (input.Length == 0 && request.RunId is null)
             throw new PipelineException("no input for the run: pass --input PATH or set Ingest:Input (files, folders or globs)");
+        var runOptions = request.Options is { Count: > 0 } givenOptions ? new Dictionary<string, string?>(givenOptions) : null;
+        // Checked here, before anything is enqueued: a bad setting is the trigger's error, not a failed run.
+        new PipelineConfiguration(runOptions is null ? configuration
+            : new ConfigurationBuilder().AddConfiguration(configuration).AddInMemoryCollection(runOptions).Build(), options.Work).Validate();
         var (queue, device) = TrainRouting();
-        var settings = await runs.BeginRunAsync(runId, new RunSettings(input, options.ScoreShards, queue, device), used =>
+        var settings = await runs.BeginRunAsync(runId, new RunSettings(input, options.ScoreShards, queue, device, runOptions), used =>
         {
-            var ingest = jobs.Enqueue<IngestJob>(j => j.RunAsync(runId, null, CancellationToken.None));
+            // The run's input and options are on the dashboard, in the ingest job's enqueued state.
+            var ingest = jobs.Create(Job.FromExpression<IngestJob>(j => j.RunAsync(runId, null, CancellationToken.None)),
+                new EnqueuedState(JobQueues.Default) { Reason = $"run {runId}: {used.Describe()}" });
             var prepare = jobs.ContinueJobWith<PrepareJob>(ingest, j => j.RunAsync(runId, null, CancellationToken.None));
             var train = jobs.ContinueJobWith<TrainJob>(prepare, j => j.RunAsync(runId, used.TrainQueue, used.TrainDevice, null, CancellationToken.None));
             for (int i = 0; i < used.ScoreShards; i++)
@@ -40,7 +53,7 @@ public sealed class PipelineTrigger(PipelineRunStore runs, IBackgroundJobClient 
             }
             return Task.CompletedTask;
         }, ct);
-        JobLog.RunEnqueued(logger, runId, string.Join(", ", settings.Input), settings.ScoreShards, settings.TrainQueue);
+        JobLog.RunEnqueued(logger, runId, settings.Describe(), settings.ScoreShards, settings.TrainQueue);
         return runId;
     }
 

@@ -18,16 +18,19 @@ public sealed class StageContext(PipelineRun run, string stage, int attempt, ICo
     /// <summary>1 on the first attempt; more when a retry or another server takes the stage over.</summary>
     public int Attempt => attempt;
 
-    /// <summary>The stage configuration of this host, with the run's input and an optional training device.</summary>
+    /// <summary>
+    /// The stage configuration of this host, with the run's input and options and an optional training device,
+    /// validated (a bad value fails the stage at once, permanently).
+    /// </summary>
     public PipelineConfiguration Configuration(string? trainingDevice = null)
     {
-        IConfiguration source = configuration;
-        if (trainingDevice is not null)
-            source = new ConfigurationBuilder().AddConfiguration(configuration)
-                .AddInMemoryCollection([new("Training:Device", trainingDevice)]).Build();
+        var runKeys = new Dictionary<string, string?>(run.Settings.Options ?? new Dictionary<string, string?>());
+        if (trainingDevice is not null) runKeys["Training:Device"] = trainingDevice;
+        IConfiguration source = runKeys.Count == 0 ? configuration
+            : new ConfigurationBuilder().AddConfiguration(configuration).AddInMemoryCollection(runKeys).Build();
         var config = new PipelineConfiguration(source, options.Work);
         config.Ingest.Input = run.Settings.Input;
-        return config;
+        return config.Validate();
     }
 }
 

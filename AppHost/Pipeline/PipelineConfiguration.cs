@@ -33,6 +33,19 @@ public sealed class PipelineConfiguration
     public ScoringOptions Scoring { get; }
     public string? PostgresConnectionString { get; }
 
+    /// <summary>
+    /// Checks every stage's settings at once, so a bad value fails the command before the first stage starts
+    /// instead of after hours of ingest and prepare.
+    /// </summary>
+    public PipelineConfiguration Validate()
+    {
+        Ingest.Validate();
+        Features.Validate();
+        Training.Validate();
+        Scoring.Validate();
+        return this;
+    }
+
     public static IConfigurationBuilder Sources(IDictionary<string, string?> commandLine)
     {
         var environment = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? "Production";

@@ -85,7 +85,7 @@ public sealed class PipelineStages(PipelineConfiguration config)
     public async Task<string> RollbackAsync(CancellationToken ct)
     {
         await using var store = await OpenStoreAsync(ct);
-        return await store.RollbackAsync(ct);
+        return await new Publisher(new PublishOptions { ExportsDirectory = _work.Exports }).RollbackAsync(store, ct);
     }
 
     /// <summary>PostgreSQL when ConnectionStrings:postgres is set; otherwise the warehouse (the embedded default).</summary>

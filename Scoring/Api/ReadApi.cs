@@ -37,7 +37,7 @@ public static class ReadApi
     /// session endpoint also needs an <see cref="ISessionContinuation"/> registered by the model's owner.
     /// </summary>
     public static IServiceCollection AddRecommendationApi(this IServiceCollection services,
-        Func<IServiceProvider, IRecommendationStore> storeFactory, Action<RecommendationApiOptions>? configure = null)
+        Func<IServiceProvider, IRecommendationReader> storeFactory, Action<RecommendationApiOptions>? configure = null)
     {
         services.AddSingleton(storeFactory);
         services.AddOptions<RecommendationApiOptions>().Configure(o => configure?.Invoke(o));
@@ -71,7 +71,7 @@ public static class ReadApi
         return endpoints;
     }
 
-    static async Task<IResult> GetRecommendationsAsync(string userId, string? k, IRecommendationStore store,
+    static async Task<IResult> GetRecommendationsAsync(string userId, string? k, IRecommendationReader store,
         IOptions<RecommendationApiOptions> options, CancellationToken ct)
     {
         userId = UserIdFromRoute(userId);
@@ -83,7 +83,7 @@ public static class ReadApi
         return Results.Json(new RecommendationsResponse(userId, lookup.Version, lookup.Items), Json.Options);
     }
 
-    static async Task<IResult> ContinueSessionAsync(string userId, string? k, HttpRequest request, IRecommendationStore store,
+    static async Task<IResult> ContinueSessionAsync(string userId, string? k, HttpRequest request, IRecommendationReader store,
         IOptions<RecommendationApiOptions> options, CancellationToken ct)
     {
         userId = UserIdFromRoute(userId);

@@ -10,7 +10,7 @@ namespace HrnnPipeline.Scoring.Publishing;
 /// read takes the pointer and the rows from one snapshot, so no reader sees two versions mixed or a known user
 /// without recommendations.
 /// </summary>
-public interface IRecommendationStore : IAsyncDisposable
+public interface IRecommendationStore : IRecommendationReader
 {
     /// <summary>Human-readable name for logs ("postgres", "duckdb").</summary>
     string Kind { get; }
@@ -27,10 +27,17 @@ public interface IRecommendationStore : IAsyncDisposable
     /// <summary>Points back to the previous ready version and retires the current one; returns the version now active.</summary>
     Task<string> RollbackAsync(CancellationToken ct = default);
 
-    Task<string?> GetActiveVersionAsync(CancellationToken ct = default);
-
     /// <summary>All versions the store knows, newest first.</summary>
     Task<IReadOnlyList<ModelVersionRecord>> ListVersionsAsync(CancellationToken ct = default);
+}
+
+/// <summary>
+/// What the read API needs: the active version's lists, stored states and item map, each read in one snapshot with
+/// the active pointer. The stores implement it, and so does <see cref="ExportedVersionReader"/> (the Parquet exports).
+/// </summary>
+public interface IRecommendationReader : IAsyncDisposable
+{
+    Task<string?> GetActiveVersionAsync(CancellationToken ct = default);
 
     /// <summary>The user's top <paramref name="k"/> in the active version, read in one snapshot with the pointer.</summary>
     Task<RecommendationLookup> GetRecommendationsAsync(string userId, int k, CancellationToken ct = default);

@@ -83,6 +83,7 @@ public sealed class Publisher(PublishOptions? options = null, ILogger<Publisher>
         if (export is not null)
         {
             export.Commit();
+            ExportPointer.Write(exportsRoot, version, counts.ListLength);
             PublishLog.Exported(_logger, version, export.Directory, clock.Elapsed.TotalSeconds);
         }
         var result = new PublishResult(version, counts.Rows, counts.Users, counts.ListLength, clock.Elapsed, export?.Directory);
@@ -90,8 +91,17 @@ public sealed class Publisher(PublishOptions? options = null, ILogger<Publisher>
         return result;
     }
 
-    /// <summary>Points readers back to the previous ready version; returns it.</summary>
-    public Task<string> RollbackAsync(IRecommendationStore store, CancellationToken ct) => store.RollbackAsync(ct);
+    /// <summary>Points readers back to the previous ready version, in the store and the exports' pointer; returns it.</summary>
+    public async Task<string> RollbackAsync(IRecommendationStore store, CancellationToken ct)
+    {
+        var version = await store.RollbackAsync(ct);
+        if (_options.ExportsDirectory is { } exports && Directory.Exists(Path.Combine(exports, version)))
+        {
+            var record = (await store.ListVersionsAsync(ct)).FirstOrDefault(v => v.Version == version);
+            ExportPointer.Write(exports, version, record?.ListLength ?? 0);
+        }
+        return version;
+    }
 
     static void RequireJson(string json, string what, string version)
     {

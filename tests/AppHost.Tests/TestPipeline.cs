@@ -118,13 +118,14 @@ public sealed class AppHostProcess : IDisposable
 
     public static string ProgramPath => Path.Combine(AppContext.BaseDirectory, "HrnnPipeline.AppHost.dll");
 
-    public static AppHostProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment)
+    public static AppHostProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment,
+        string? workingDirectory = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
         start.ArgumentList.Add(ProgramPath);
         foreach (var arg in args) start.ArgumentList.Add(arg);

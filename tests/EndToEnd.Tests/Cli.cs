@@ -17,7 +17,7 @@ static class Cli
         ProgressReporter.Quiet = true;
         try
         {
-            int code = await PipelineCli.Build().Parse(args).InvokeAsync();
+            int code = await PipelineCli.InvokeAsync(args);
             return new Outcome(code, output.ToString(), error.ToString());
         }
         finally
