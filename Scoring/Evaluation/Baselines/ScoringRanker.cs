@@ -68,7 +68,7 @@ public abstract class ScoringRanker : IRanker
             for (int s = test.UserStarts[u]; s < test.UserStarts[u + 1]; s++)
             {
                 var items = test.SessionItems(s);
-                scorer.BeginSession();
+                scorer.BeginSession(test.Timestamps.AsMemory(test.SessionStarts[s], items.Length));
                 for (int t = CanRankSessionStart ? 0 : 1; t < items.Length; t++)
                 {
                     int target = items[t];
@@ -114,6 +114,8 @@ public abstract class ScoringRanker : IRanker
         /// <param name="block">The user's block in <paramref name="history"/>, -1 when the user has none.</param>
         public virtual void BeginUser(SessionDataset history, int block) { }
         public virtual void BeginSession() { }
+        /// <summary>A new test session, with its event times (epoch ms) for scorers that weigh recency.</summary>
+        public virtual void BeginSession(ReadOnlyMemory<long> times) => BeginSession();
         /// <summary>Fills scores[1..N] after seeing <paramref name="prefix"/> (empty at the session start).</summary>
         public abstract void Score(ReadOnlySpan<int> prefix, Span<float> scores);
     }
