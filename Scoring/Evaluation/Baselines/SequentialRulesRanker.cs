@@ -162,6 +162,22 @@ public sealed class SequentialRulesRanker : ScoringRanker
                 _model._popularity!.Levels.CopyTo(scores);
                 return;
             }
+            Compute(prefix);
+            _scores.RankInto(_model._popularity!, scores);
+            if (_options.ExcludeCurrentItem) scores[prefix[^1]] = float.NegativeInfinity;
+            _scores.Clear();
+        }
+
+        internal override IReadOnlyDictionary<int, double> RawScores(ReadOnlySpan<int> prefix)
+        {
+            if (!prefix.IsEmpty) Compute(prefix);
+            var raw = _scores.ToDictionary();
+            _scores.Clear();
+            return raw;
+        }
+
+        void Compute(ReadOnlySpan<int> prefix)
+        {
             int last = prefix[^1];
             double boost = _options.BoostOwnSessions;
             for (int r = _model._ruleStarts[last]; r < _model._ruleStarts[last + 1]; r++)
@@ -172,18 +188,13 @@ public sealed class SequentialRulesRanker : ScoringRanker
                 _scores.Add(item, boost > 0 && _ownRules.Contains(Key(last, item)) ? weight + weight * boost : weight);
             }
             _scores.Normalise();
-            if (_options.Reminders is { } reminders)
-            {
-                if (_times.Length < prefix.Length)
-                    throw new InvalidOperationException("reminders need the session's event times (BeginSession(times))");
-                // usr.py normalises the rule scores, then the hybrid divides them by their maximum (now 1) again.
-                _scores.Normalise();
-                _scores.Scale(reminders.WeightBase);
-                _reminders!.AddRecency(_times.Span[prefix.Length - 1], reminders.WeightIRec, _scores);
-            }
-            _scores.RankInto(_model._popularity!, scores);
-            if (_options.ExcludeCurrentItem) scores[last] = float.NegativeInfinity;
-            _scores.Clear();
+            if (_options.Reminders is not { } reminders) return;
+            if (_times.Length < prefix.Length)
+                throw new InvalidOperationException("reminders need the session's event times (BeginSession(times))");
+            // usr.py normalises the rule scores, then the hybrid divides them by their maximum (now 1) again.
+            _scores.Normalise();
+            _scores.Scale(reminders.WeightBase);
+            _reminders!.AddRecency(_times.Span[prefix.Length - 1], reminders.WeightIRec, _scores);
         }
     }
 }

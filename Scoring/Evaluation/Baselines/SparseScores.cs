@@ -48,6 +48,8 @@ sealed class SparseScores(int catalogueSize)
         popularity.RankInto(candidates, scores);
     }
 
+    public Dictionary<int, double> ToDictionary() => _items.ToDictionary(item => item, item => _value[item]);
+
     public void Clear()
     {
         foreach (int item in _items) { _value[item] = 0; _written[item] = false; }

@@ -194,28 +194,39 @@ public sealed class VsknnRanker : ScoringRanker
 
         public override void Score(ReadOnlySpan<int> prefix, Span<float> scores)
         {
-            if (prefix.Length < _session.Count || !prefix[.._session.Count].SequenceEqual(CollectionsMarshal.AsSpan(_session)))
-            {
-                var times = _times;
-                BeginSession(times); // not the same session growing: start over
-            }
-            while (_session.Count < prefix.Length) Advance(prefix[_session.Count]);
-            if (_session.Count == 0)
+            if (!Compute(prefix))
             {
                 _model._popularity!.Levels.CopyTo(scores);
                 return;
             }
+            _scores.RankInto(_model._popularity!, scores);
+            if (_options.ExcludeCurrentItem) scores[prefix[^1]] = float.NegativeInfinity;
+            _scores.Clear();
+        }
+
+        internal override IReadOnlyDictionary<int, double> RawScores(ReadOnlySpan<int> prefix)
+        {
+            Compute(prefix);
+            var raw = _scores.ToDictionary();
+            _scores.Clear();
+            return raw;
+        }
+
+        /// <summary>Fills <see cref="_scores"/> for the prefix; false for an empty one.</summary>
+        bool Compute(ReadOnlySpan<int> prefix)
+        {
+            if (prefix.Length < _session.Count || !prefix[.._session.Count].SequenceEqual(CollectionsMarshal.AsSpan(_session)))
+                BeginSession(_times); // not the same session growing: start over
+            while (_session.Count < prefix.Length) Advance(prefix[_session.Count]);
+            if (_session.Count == 0) return false;
 
             BuildItems();
             FindNeighbours();
             ScoreNeighbours(prefix[^1]);
             if (_options.Reminders is { } reminders) Remind(reminders, prefix.Length);
             _scores.Normalise();
-            _scores.RankInto(_model._popularity!, scores);
-            if (_options.ExcludeCurrentItem) scores[prefix[^1]] = float.NegativeInfinity;
-
-            _scores.Clear();
             foreach (int item in _distinct) _lastPosition[item] = 0;
+            return true;
         }
 
         /// <summary>
