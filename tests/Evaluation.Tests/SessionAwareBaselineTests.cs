@@ -88,8 +88,10 @@ public sealed class SessionAwareBaselineTests
     }
 
     [Fact]
-    public void Vsknn_weighs_shared_items_by_position_divides_by_distinct_items_and_decays_by_the_last_shared_item()
+    public void Vsknn_weighs_shared_items_by_position_and_decays_by_the_last_shared_item()
     {
+        // (session-rec also divides similarities by the number of distinct current items; one divisor per prefix,
+        // it cancels in the normalisation, so no score can show it.)
         // A = [1,2,3], B = [2,4], D = [1,7]; the test session is [1,2,1,...].
         var train = TestData.Sessions(0, (1, [1, 2, 3]), (1, [2, 4]), (1, [1, 7]));
         var test = TestData.Sessions(100, (0, [1, 2, 1, 3]));
@@ -101,7 +103,7 @@ public sealed class SessionAwareBaselineTests
         // end (decay 1). B: 1/2 = 0.5. D: 0.25/2 = 0.125, its last shared item one step back: decay 1/2^2.
         // 1: 0.625 + 0.03125, 2: 0.625 + 0.5, 3: 0.625, 4: 0.5, 7: 0.03125; / max 1.125.
         AssertScores(raw[1], (1, 0.65625 / 1.125), (2, 1), (3, 0.625 / 1.125), (4, 0.5 / 1.125), (7, 0.03125 / 1.125));
-        // [1,2,1]: 1 takes the weight of its last position (3/3)^2 = 1, 2 gets (2/3)^2 = 4/9; 2 distinct items, not 3.
+        // [1,2,1]: 1 takes the weight of its last position (3/3)^2 = 1, 2 gets (2/3)^2 = 4/9; 2 distinct items.
         // A: (1 + 4/9)/2 = 13/18, decay 1. B: (4/9)/2 = 2/9, last shared one step back: * 1/4 = 1/18. D: 1/2, decay 1.
         // 1: 13/18 + 9/18 = 22/18, 2: 13/18 + 1/18, 3: 13/18, 4: 1/18, 7: 9/18; / max 22/18.
         AssertScores(raw[2], (1, 1), (2, 14.0 / 22), (3, 13.0 / 22), (4, 1.0 / 22), (7, 9.0 / 22));
@@ -110,14 +112,15 @@ public sealed class SessionAwareBaselineTests
     [Fact]
     public void Vsknn_idf_weighting_scales_each_item_by_one_plus_weight_times_idf()
     {
-        // 4 sessions; events: 1 three times, 3 twice, 2 once. idf = ln(sessions / events).
-        var train = TestData.Sessions(0, (1, [1, 2]), (1, [1, 3]), (1, [1, 3]), (1, [4, 5]));
+        // 4 sessions; events (repeats count, as in session-rec): 1 four times, 3 twice, 2 once. idf = ln(4 / events):
+        // 0 for 1 (it is in 3 sessions, but played 4 times), ln 4 for 2, ln 2 for 3.
+        var train = TestData.Sessions(0, (1, [1, 2]), (1, [1, 3, 1]), (1, [1, 3]), (1, [4, 5]));
         var test = TestData.Sessions(100, (0, [1, 5]));
         var raw = Raw(new VsknnRanker("v-sknn", Knn with { IdfWeighting = 2 }), train, test, 5);
-        // Three neighbours with similarity 1: 1 gets 3 (1 + 2 ln 4/3), 2 gets 1 + 2 ln 4, 3 gets 2 (1 + 2 ln 2).
-        double one = 3 * (1 + 2 * Math.Log(4.0 / 3)), two = 1 + 2 * Math.Log(4), three = 2 * (1 + 2 * Math.Log(2));
-        Assert.True(three > one); // the rarer item overtakes the shared one
-        AssertScores(raw[0], (1, one / three), (2, two / three), (3, 1));
+        // Three neighbours with similarity 1, each giving similarity * (1 + 2 idf): 1 gets 3, 2 gets 1 + 2 ln 4,
+        // 3 gets 2 (1 + 2 ln 2), the largest.
+        double two = 1 + 2 * Math.Log(4), three = 2 * (1 + 2 * Math.Log(2));
+        AssertScores(raw[0], (1, 3 / three), (2, two / three), (3, 1));
 
         var plain = Raw(new VsknnRanker("v-sknn", Knn), train, test, 5);
         AssertScores(plain[0], (1, 1), (2, 1.0 / 3), (3, 2.0 / 3));
@@ -157,6 +160,11 @@ public sealed class SessionAwareBaselineTests
         // D shares 5: 1/3 to 5, 6. Divided by max 1/3.
         AssertScores(raw[1], (5, 1), (6, 1), (1, 1.0 / 9), (3, 1.0 / 9), (9, 2.0 / 81), (7, 1.0 / 81),
             (8, 1.0 / 81), (2, 1.0 / 81));
+
+        // The candidates follow the extended items: with room for the 3 most recent, [1,5] samples D, B and A
+        // (sessions with 9, 1 or 5), not C, whose 8 has fallen out and would take A's place with similarity 0.
+        var sampled = Raw(new VsknnRanker("v-sknn-e", Knn with { ExtendSessionLength = 3, SampleSize = 3 }), train, test, 9);
+        AssertScores(sampled[1], (5, 1), (6, 1), (1, 1.0 / 9), (3, 1.0 / 9), (9, 1.0 / 81), (2, 1.0 / 81));
 
         // Without the extension [1] finds B only.
         var plain = Raw(new VsknnRanker("v-sknn", Knn), train, test, 9);
