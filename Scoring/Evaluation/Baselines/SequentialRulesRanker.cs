@@ -67,52 +67,75 @@ public sealed class SequentialRulesRanker : ScoringRanker
     protected override void FitModel(SessionDataset train, int catalogueSize)
     {
         _popularity = new PopularityTieBreak(PopularityTieBreak.Count(train.Items, catalogueSize));
-        // One slot per distinct rule, numbered in order of first occurrence (session-rec's dict order).
-        var slotOf = new Dictionary<long, int>();
-        var from = new List<int>();
-        var to = new List<int>();
-        var weight = new List<double>();
+        var sets = SessionSets.Build(train, catalogueSize);
         var distanceWeight = new double[Options.Steps + 1];
         for (int d = 1; d <= Options.Steps; d++) distanceWeight[d] = Weightings.ByDistance(Options.Weighting, d);
-        for (int s = 0; s < train.SessionCount; s++)
+        // Item by item through the inverted index: memory per worker is one catalogue-sized scratch, never a table
+        // of every pair.
+        var rules = new (int[] Items, double[] Weights)[catalogueSize + 1];
+        Parallel.For(1, catalogueSize + 1,
+            new ParallelOptions { MaxDegreeOfParallelism = MaxDegreeOfParallelism ?? Environment.ProcessorCount },
+            () => new RuleScratch(catalogueSize),
+            (a, _, scratch) =>
+            {
+                rules[a] = RulesOf(a, train, sets, distanceWeight, scratch);
+                return scratch;
+            },
+            _ => { });
+
+        _ruleStarts = new int[catalogueSize + 2];
+        for (int a = 1; a <= catalogueSize; a++) _ruleStarts[a + 1] = _ruleStarts[a] + rules[a].Items.Length;
+        _ruleItems = new int[_ruleStarts[^1]];
+        _ruleWeights = new double[_ruleStarts[^1]];
+        for (int a = 1; a <= catalogueSize; a++)
+        {
+            rules[a].Items.CopyTo(_ruleItems, _ruleStarts[a]);
+            rules[a].Weights.CopyTo(_ruleWeights, _ruleStarts[a]);
+        }
+    }
+
+    sealed class RuleScratch(int catalogueSize)
+    {
+        public readonly double[] Weight = new double[catalogueSize + 1];
+        public readonly bool[] Seen = new bool[catalogueSize + 1];
+        public readonly List<int> Targets = [];
+    }
+
+    /// <summary>
+    /// The kept rules of item a, strongest first. Weights are summed in session-rec's order (sessions, then the
+    /// later item's position, then the distance), so equal sums stay bit-equal; targets are listed in the order
+    /// session-rec's dict first sees them, which a stable sort keeps on equal weights (Counter.most_common).
+    /// </summary>
+    (int[] Items, double[] Weights) RulesOf(int a, SessionDataset train, SessionSets sets, double[] distanceWeight, RuleScratch scratch)
+    {
+        var weight = scratch.Weight;
+        var targets = scratch.Targets;
+        targets.Clear();
+        foreach (int s in sets.SessionsWith(a))
         {
             var items = train.SessionItems(s);
             for (int p = 1; p < items.Length; p++)
                 for (int d = 1; d <= Math.Min(Options.Steps, p); d++)
                 {
-                    long key = (long)items[p - d] * (catalogueSize + 1) + items[p];
-                    if (!slotOf.TryGetValue(key, out int slot))
+                    if (items[p - d] != a) continue;
+                    int b = items[p];
+                    if (!scratch.Seen[b])
                     {
-                        slotOf[key] = slot = from.Count;
-                        from.Add(items[p - d]);
-                        to.Add(items[p]);
-                        weight.Add(0);
+                        scratch.Seen[b] = true;
+                        targets.Add(b);
                     }
-                    weight[slot] += distanceWeight[d];
+                    weight[b] += distanceWeight[d];
                 }
         }
-
-        var slotsOf = new List<int>?[catalogueSize + 1];
-        for (int slot = 0; slot < from.Count; slot++) (slotsOf[from[slot]] ??= []).Add(slot);
-        _ruleStarts = new int[catalogueSize + 2];
-        var ruleItems = new List<int>();
-        var ruleWeights = new List<double>();
-        for (int a = 1; a <= catalogueSize; a++)
+        var kept = targets.OrderByDescending(b => weight[b])
+            .Take(Options.RulesPerItem > 0 ? Options.RulesPerItem : int.MaxValue).ToArray();
+        var weights = kept.Select(b => weight[b]).ToArray();
+        foreach (int b in targets)
         {
-            _ruleStarts[a] = ruleItems.Count;
-            if (slotsOf[a] is not { } slots) continue;
-            // Strongest first; equal weights keep the order of first occurrence (a stable sort of the slots).
-            var kept = slots.OrderByDescending(slot => weight[slot]).ToList();
-            if (Options.RulesPerItem > 0 && kept.Count > Options.RulesPerItem) kept.RemoveRange(Options.RulesPerItem, kept.Count - Options.RulesPerItem);
-            foreach (int slot in kept)
-            {
-                ruleItems.Add(to[slot]);
-                ruleWeights.Add(weight[slot]);
-            }
+            weight[b] = 0;
+            scratch.Seen[b] = false;
         }
-        _ruleStarts[catalogueSize + 1] = ruleItems.Count;
-        _ruleItems = [.. ruleItems];
-        _ruleWeights = [.. ruleWeights];
+        return (kept, weights);
     }
 
     protected override Scorer CreateScorer() => new RulesScorer(this);
