@@ -44,6 +44,8 @@ public sealed record SequentialRulesOptions
 /// weight to the rule a -> b; each item keeps its <see cref="SequentialRulesOptions.RulesPerItem"/> strongest rules
 /// (equal weights: the rule seen first, as Counter.most_common keeps); the last item of the prefix scores its rules'
 /// targets, divided by the largest. B and R as usr.py. Items without a score rank below by popularity.
+/// (usr.py's rule values are [weight, users] lists, so there equal weights are further ordered by Python's set
+/// comparison of the user sets; first seen is kept for every variant here.)
 /// </summary>
 public sealed class SequentialRulesRanker : ScoringRanker
 {
