@@ -172,7 +172,8 @@ public sealed class VsknnRanker : ScoringRanker
             {
                 int end = history.SessionStarts[history.UserStarts[block + 1]];
                 int start = Math.Max(history.SessionStarts[history.UserStarts[block]], end - _options.ExtendSessionLength);
-                _userLast = history.Items.AsSpan(start, end - start).ToArray();
+                // History beyond the fitted catalogue cannot be looked up (the protocol's history is the training set).
+                _userLast = history.Items.AsSpan(start, end - start).ToArray().Where(i => (uint)i < (uint)_relevant.Length).ToArray();
             }
             _reminders?.BeginUser(history, block);
         }
