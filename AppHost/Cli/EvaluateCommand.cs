@@ -15,15 +15,17 @@ namespace HrnnPipeline.AppHost.Cli;
 /// </summary>
 static class EvaluateCommand
 {
-    static readonly string[] Baselines = ["pop", "ppop", "item-knn", "sknn"];
+    static readonly string[] PaperBaselines = ["pop", "ppop", "item-knn", "sknn"];
+    /// <summary>The paper's baselines and, on request only, the session-aware ones (V-SKNN and SR families).</summary>
+    static readonly string[] Baselines = [.. PaperBaselines, .. BaselineRankers.SessionAwareNames];
     static readonly string[] Rnns = ["rnn", "rnn-concat", "hrnn-init", "hrnn-all"];
 
     public static Command Build()
     {
         var models = new Option<string>("--models")
         {
-            Description = $"Comma-separated models: {string.Join(",", Baselines.Concat(Rnns))}",
-            DefaultValueFactory = _ => string.Join(",", Baselines.Concat(Rnns)),
+            Description = $"Comma-separated models: {string.Join(",", Baselines.Concat(Rnns))} (the session-aware baselines only on request)",
+            DefaultValueFactory = _ => string.Join(",", PaperBaselines.Concat(Rnns)),
         };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per trained model (mean and std reported)", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--out") { Description = "Folder for evaluation.json, report.md and charts", Required = true };
@@ -66,8 +68,8 @@ static class EvaluateCommand
         var test = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test));
         var options = new EvaluationOptions();
         var runs = new List<ModelRun>();
-        foreach (var baseline in BaselineRankers.All().Where(b => names.Contains(b.Name)))
-            runs.Add(Evaluator.Run(baseline, 1, train, test, items, options, ct));
+        foreach (var name in Baselines.Where(names.Contains))
+            runs.Add(Evaluator.Run(BaselineRankers.ByName(name)!, 1, train, test, items, options, ct));
         foreach (var name in Rnns.Where(names.Contains))
         {
             for (int seed = 1; seed <= seeds; seed++)

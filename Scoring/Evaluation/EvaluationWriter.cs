@@ -235,6 +235,16 @@ public static class EvaluationWriter
                       + "approximation with tie correction.");
         md.AppendLine("- Baselines: pop; ppop (the user's own play counts, ties by popularity); item-knn (cosine on session "
                       + "co-occurrence from the last item); sknn (cosine between the prefix and training sessions as item sets).");
+        if (report.Results.Any(r => Baselines.BaselineRankers.SessionAwareNames.Contains(r.Model)))
+            md.AppendLine("- Session-aware baselines (Latifi, Mauro and Jannach 2021), as the session-rec framework defines them, "
+                          + "with its tuned lastfm settings: v-sknn (the most similar of the 500 most recent sessions sharing an "
+                          + "item, similarity by the position of the shared items, scores decayed by how far back the last shared "
+                          + "item sits, idf-weighted); its user extensions e (the user's last items prepended to a short session), "
+                          + "b (the user's own past sessions boosted) and r (hybrid reminders: recency of the user's last play of "
+                          + "the item and presence in the user's last sessions similar to this one), and all three, ebr; "
+                          + "sr (sequential rules from the last item, weighted by distance, 20 rules per item) with b and r, and "
+                          + "br. Items without a score rank below by popularity; as in session-rec, v-sknn keeps the current "
+                          + "item in the list.");
         return md.ToString();
     }
 

@@ -65,6 +65,30 @@ public sealed class PopularityTieBreak
         Lift(candidates, lifted);
         for (int r = 0; r < candidates.Length; r++) scores[candidates[r].Item] = lifted[r];
     }
+
+    /// <summary>
+    /// A whole score vector from signed primaries: every item gets its popularity level, positive primaries are
+    /// lifted above all levels, negative ones pushed below them (a negative score ranks under the unscored items,
+    /// as it does in session-rec), zero counts as unscored. Reorders <paramref name="candidates"/>.
+    /// </summary>
+    public void RankInto(Span<Candidate> candidates, Span<float> scores)
+    {
+        Levels.CopyTo(scores);
+        int positive = 0;
+        for (int c = 0; c < candidates.Length; c++)
+            if (candidates[c].Primary > 0) (candidates[positive], candidates[c]) = (candidates[c], candidates[positive++]);
+        LiftInto(candidates[..positive], scores);
+        int negative = 0;
+        var rest = candidates[positive..];
+        for (int c = 0; c < rest.Length; c++)
+            if (rest[c].Primary < 0) (rest[negative], rest[c]) = (rest[c], rest[negative++]);
+        if (negative == 0) return;
+        var below = rest[..negative];
+        var lifted = new float[negative];
+        Lift(below, lifted);
+        // The same dense levels, shifted so the highest negative sits at 0, under level 1.
+        for (int r = 0; r < negative; r++) scores[below[r].Item] = lifted[r] - lifted[^1];
+    }
 }
 
 /// <summary>An item with a positive primary score (co-occurrence similarity, user count, neighbour weight).</summary>

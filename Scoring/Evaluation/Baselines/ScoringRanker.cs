@@ -68,7 +68,7 @@ public abstract class ScoringRanker : IRanker
             for (int s = test.UserStarts[u]; s < test.UserStarts[u + 1]; s++)
             {
                 var items = test.SessionItems(s);
-                scorer.BeginSession();
+                scorer.BeginSession(test.Timestamps.AsMemory(test.SessionStarts[s], items.Length));
                 for (int t = CanRankSessionStart ? 0 : 1; t < items.Length; t++)
                 {
                     int target = items[t];
@@ -79,6 +79,29 @@ public abstract class ScoringRanker : IRanker
             }
             return predictions;
         }
+    }
+
+    /// <summary>
+    /// For tests: the model's own scores (before the popularity fill and ranking) for every prediction that
+    /// <see cref="Rank"/> makes, in its order, from one scorer; empty for scorers that keep no such scores.
+    /// </summary>
+    internal List<IReadOnlyDictionary<int, double>> RawScores(SessionDataset history, SessionDataset test)
+    {
+        if (CatalogueSize == 0) throw new InvalidOperationException($"{Name}: Fit must run before RawScores");
+        var blockOfUser = UserBlocks(history, test);
+        var scorer = CreateScorer();
+        var result = new List<IReadOnlyDictionary<int, double>>();
+        for (int u = 0; u < test.UserCount; u++)
+        {
+            scorer.BeginUser(history, blockOfUser[test.Users[u]]);
+            for (int s = test.UserStarts[u]; s < test.UserStarts[u + 1]; s++)
+            {
+                var items = test.SessionItems(s);
+                scorer.BeginSession(test.Timestamps.AsMemory(test.SessionStarts[s], items.Length));
+                for (int t = CanRankSessionStart ? 0 : 1; t < items.Length; t++) result.Add(scorer.RawScores(items[..t]));
+            }
+        }
+        return result;
     }
 
     /// <summary>Checked up front: an exception inside the parallel loop would surface wrapped, not as one line.</summary>
@@ -114,7 +137,11 @@ public abstract class ScoringRanker : IRanker
         /// <param name="block">The user's block in <paramref name="history"/>, -1 when the user has none.</param>
         public virtual void BeginUser(SessionDataset history, int block) { }
         public virtual void BeginSession() { }
+        /// <summary>A new test session, with its event times (epoch ms) for scorers that weigh recency.</summary>
+        public virtual void BeginSession(ReadOnlyMemory<long> times) => BeginSession();
         /// <summary>Fills scores[1..N] after seeing <paramref name="prefix"/> (empty at the session start).</summary>
         public abstract void Score(ReadOnlySpan<int> prefix, Span<float> scores);
+        /// <summary>For tests: the scores <see cref="Score"/> ranks by, per scored item.</summary>
+        internal virtual IReadOnlyDictionary<int, double> RawScores(ReadOnlySpan<int> prefix) => new Dictionary<int, double>();
     }
 }
