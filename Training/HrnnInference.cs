@@ -32,6 +32,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         /// <summary>Remove items the user already consumed from captured top-k lists.</summary>
         public bool ExcludeSeen { get; init; }
         public int[]? UserOrder { get; init; }
+        /// <summary>Collects the validation figures that choose the model's <see cref="ReminderMix"/>.</summary>
+        public ReminderFit? Fit { get; init; }
     }
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
@@ -45,6 +47,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         int batch = request.BatchSize, k = Math.Min(request.TopK, model.ItemTableSize - 1);
         using var _ = no_grad();
         var state = model.ZeroState(batch, device);
+        var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
         foreach (var chunk in batcher.Chunks(StepsPerChunk))
         {
             ct.ThrowIfCancellationRequested();
@@ -55,6 +58,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var captureSession = new List<Tensor>();
             var predUser = new List<int>(); var predPos = new List<int>(); var predTarget = new List<int>();
             var capUsers = new List<int>();
+            var predRows = new List<HistoryRow>(); var capRows = new List<HistoryRow>();
             for (int t = 0; t < chunk.Steps; t++)
             {
                 var (next, initial) = model.Step(model.InputSource, inputs[t], state, sessionStart[t], userStart[t], training: false);
@@ -67,7 +71,11 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 {
                     int row = t * batch + b;
                     var flags = (StepFlags)chunk.Flags[row];
-                    if ((flags & StepFlags.Capture) != 0) { captures.Add(b); capUsers.Add(chunk.User[row]); }
+                    if ((flags & StepFlags.Capture) != 0)
+                    {
+                        captures.Add(b); capUsers.Add(chunk.User[row]);
+                        capRows.Add(HistoryRow.Of(data, chunk.User[row], -1, 0, sessionStart: true, capture: true));
+                    }
                     if (chunk.EvalUser[row] < 0) continue;
                     if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0) startRows.Add(b);
                     if (chunk.Target[row] != 0) nextRows.Add(b);
@@ -77,11 +85,13 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
+                    predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], 0, sessionStart: true, capture: false));
                 }
                 foreach (int b in nextRows)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
+                    predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], chunk.EvalPosition[row], sessionStart: false, capture: false));
                 }
                 if (startRows.Count > 0)
                     queries.Add(model.StartQuery(initial!.index_select(0, Index(startRows))));
@@ -96,9 +106,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 }
             }
             if (onPredictions is not null && predTarget.Count > 0)
-                onPredictions(RankTargets(cat(queries, 0), predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k));
+                onPredictions(RankTargets(cat(queries, 0), predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k,
+                    predRows.ToArray(), mixer, request.Fit));
             if (onCapture is not null && capUsers.Count > 0)
-                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null));
+                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer));
         }
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
@@ -122,7 +133,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
 
-    PredictionRows RankTargets(Tensor queries, int[] users, int[] positions, int[] targets, int k)
+    PredictionRows RankTargets(Tensor queries, int[] users, int[] positions, int[] targets, int k,
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit)
     {
         var ranks = new long[targets.Length];
         var topK = new int[targets.Length * k];
@@ -133,17 +145,22 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             using var scope = NewDisposeScope();
             var scores = model.ScoreAll(queries.narrow(0, start, n));
             var target = tensor(targets.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray()).to(device).unsqueeze(1);
-            var targetScore = scores.gather(1, target);
+            var rows = history.AsSpan(start, n);
+            if (fit is not null) fit.Add(mixer!, scores, target, rows);
+            var ranked = mixer?.Mix(scores, rows, model.Reminders) ?? scores;
+            var targetScore = ranked.gather(1, target);
             // Conservative ties: every item scoring at least the target's score ranks ahead of it.
-            scores.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
-            logLoss += scores.logsumexp(1).Minus(targetScore.squeeze(1)).sum().cpu().item<float>();
-            var top = scores.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
+            ranked.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
+            // The model's own log loss (validation loss), whatever the list mixes in.
+            logLoss += scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).sum().cpu().item<float>();
+            var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
         return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss);
     }
 
-    CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom)
+    CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
+        HistoryRow[] history, ReminderMixer? mixer)
     {
         var session = cat(sessionStates, 0);
         var user = userStates.Count > 0 ? cat(userStates, 0) : null;
@@ -154,7 +171,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             int n = Math.Min(_scoreBlock, users.Length - start);
             using var scope = NewDisposeScope();
             var states = session.narrow(0, start, n);
-            var scores = model.HasStartHead ? model.ScoreAll(model.StartQuery(states)) : model.ScoreAll(states);
+            var modelScores = model.HasStartHead ? model.ScoreAll(model.StartQuery(states)) : model.ScoreAll(states);
+            var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
             if (excludeFrom is not null) MaskSeen(scores, users.AsSpan(start, n), excludeFrom);
             var (values, indexes) = scores.topk(k, 1);
             indexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);

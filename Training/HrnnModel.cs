@@ -19,6 +19,8 @@ namespace HrnnPipeline.Training;
 public sealed class HrnnModel : nn.Module
 {
     public HrnnSettings Settings { get; }
+    /// <summary>How much of the user's own history the lists mix in; chosen on validation after training.</summary>
+    public ReminderMix Reminders { get; set; } = ReminderMix.None;
     public int ItemTableSize { get; }
 
     // Item tables, trained row-sparsely.

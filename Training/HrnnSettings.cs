@@ -56,6 +56,9 @@ public sealed record HrnnSettings
     public int Seed { get; init; } = 1;
     /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>
     public double SessionStartWeight { get; init; } = 1.0;
+    /// <summary>After training, choose on validation how much of the user's own history the lists mix in
+    /// (<see cref="ReminderMix"/>); false: the model alone.</summary>
+    public bool Reminders { get; init; } = true;
     /// <summary>Epochs without validation improvement before stopping (0 = never stop early).</summary>
     public int Patience { get; init; } = 3;
     /// <summary>Validation metric used for early stopping and restore-best.</summary>

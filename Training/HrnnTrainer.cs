@@ -12,7 +12,7 @@ public sealed record EpochResult(int Epoch, double Loss, double? ValidLoss, doub
     double Seconds, double EventsPerSecond);
 
 public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
-    double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch);
+    double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch, ReminderMix Reminders);
 
 /// <summary>
 /// Trains an <see cref="HrnnModel"/> with user-parallel mini-batches. Each epoch draws a new user order from the
@@ -133,9 +133,12 @@ public sealed class HrnnTrainer : IDisposable
             using var best = TensorArchive.Load(BestPath);
             LoadParameters(Model, best.Tensors);
         }
+        Model.Reminders = _s.Reminders && validation.Data is not null
+            ? FitReminders(validation.Data, validation.Evaluated, ct)
+            : ReminderMix.None;
         double seconds = epochs.Sum(e => e.Seconds);
         double eventsPerSecond = epochs.Count == 0 ? 0 : epochs.Average(e => e.EventsPerSecond);
-        return new TrainResult(_s, epochs, bestEpoch, seconds, eventsPerSecond, stoppedEarly, resumedFrom);
+        return new TrainResult(_s, epochs, bestEpoch, seconds, eventsPerSecond, stoppedEarly, resumedFrom, Model.Reminders);
     }
 
     JsonObject Metadata(List<EpochResult> epochs, int bestEpoch, double bestMetric) => new()
@@ -326,6 +329,19 @@ public sealed class HrnnTrainer : IDisposable
             }, null, ct);
         Model.train();
         return (loss / Math.Max(scored, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
+    }
+
+    /// <summary>The kept weights' validation predictions, ranked once per point of the mix's grid.</summary>
+    ReminderMix FitReminders(SessionDataset data, bool[] evaluated, CancellationToken ct)
+    {
+        using var threads = TorchRuntime.AllCores();
+        var fit = new ReminderFit(_s.ValidationCutoff);
+        new HrnnInference(Model, _device).Run(
+            new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated, Fit = fit }, _ => { }, null, ct);
+        Model.train();
+        var best = fit.Best();
+        if (!ProgressReporter.Quiet) Console.Error.WriteLine($"reminders chosen on validation: {best}");
+        return best;
     }
 
     public void Dispose()

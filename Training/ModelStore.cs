@@ -30,6 +30,7 @@ public static class ModelStore
             ["version"] = version,
             ["settings"] = TensorArchive.ToJson(model.Settings),
             ["item_table_size"] = model.ItemTableSize,
+            ["reminders"] = TensorArchive.ToJson(model.Reminders),
         };
         TensorArchive.Save(Path.Combine(dir, ModelFile), metadata, model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         items.Write(Path.Combine(dir, ItemsFile));
@@ -60,7 +61,11 @@ public static class ModelStore
         var dev = TorchRuntime.Resolve(device);
         using var archive = TensorArchive.Load(Path.Combine(dir, ModelFile));
         var settings = TensorArchive.FromJson<HrnnSettings>(archive.Metadata["settings"]!);
-        var model = new HrnnModel(settings, archive.Metadata["item_table_size"]!.GetValue<int>());
+        var model = new HrnnModel(settings, archive.Metadata["item_table_size"]!.GetValue<int>())
+        {
+            // Models saved before the mix existed rank by the model alone.
+            Reminders = archive.Metadata["reminders"] is { } mix ? TensorArchive.FromJson<ReminderMix>(mix) : ReminderMix.None,
+        };
         HrnnTrainer.LoadParameters(model, archive.Tensors);
         model.to(dev);
         model.eval();

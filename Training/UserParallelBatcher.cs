@@ -34,6 +34,8 @@ public sealed class StepChunk(int steps, int batch)
     public int[] EvalPosition { get; } = new int[steps * batch];
     /// <summary>User block per row (for captures), -1 when inactive.</summary>
     public int[] User { get; } = new int[steps * batch];
+    /// <summary>Index in the dataset's events of the row's input item; -1 for a capture row without one.</summary>
+    public int[] Event { get; } = new int[steps * batch];
     public int TargetCount { get; internal set; }
 }
 
@@ -83,7 +85,7 @@ public sealed class UserParallelBatcher
         _units = units.ToArray();
     }
 
-    readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated);
+    readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated, int Event);
 
     public IEnumerable<StepChunk> Chunks(int stepsPerChunk)
     {
@@ -102,6 +104,7 @@ public sealed class UserParallelBatcher
                     int row = t * _batch + b;
                     chunk.EvalUser[row] = -1;
                     chunk.User[row] = -1;
+                    chunk.Event[row] = -1;
                     // Refill: a slot whose user is done takes the next user that has at least one step.
                     while (slots[b] is null || !slots[b]!.MoveNext())
                     {
@@ -119,6 +122,7 @@ public sealed class UserParallelBatcher
                     chunk.Target[row] = step.Target;
                     chunk.Flags[row] = (byte)step.Flags;
                     chunk.User[row] = slotUser[b];
+                    chunk.Event[row] = step.Event;
                     if (step.Target != 0) chunk.TargetCount++;
                     if (step.Evaluated)
                     {
@@ -163,14 +167,14 @@ public sealed class UserParallelBatcher
             var flags = StepFlags.Active | StepFlags.SessionStart | (userStart ? StepFlags.UserStart : 0);
             for (int k = 0; k < length - 1; k++)
             {
-                yield return new Step(_data.Items[begin + k], _data.Items[begin + k + 1], flags, k + 1, evaluated);
+                yield return new Step(_data.Items[begin + k], _data.Items[begin + k + 1], flags, k + 1, evaluated, begin + k);
                 flags = StepFlags.Active;
             }
             userStart = false;
             lastSession = s;
         }
         if (_captureFinal && lastSession >= 0)
-            yield return new Step(0, 0, StepFlags.Active | StepFlags.SessionStart | StepFlags.Capture, 0, false);
+            yield return new Step(0, 0, StepFlags.Active | StepFlags.SessionStart | StepFlags.Capture, 0, false, -1);
     }
 
     /// <summary>rnn-concat: a user's sessions joined into one sequence; the step entering an evaluated session
@@ -186,10 +190,10 @@ public sealed class UserParallelBatcher
             while (_data.SessionStarts[session + 1] <= e + 1) session++; // session of the target e+1
             bool evaluated = _evalSession?[session] ?? false;
             int position = e + 1 - _data.SessionStarts[session];
-            yield return new Step(_data.Items[e], _data.Items[e + 1], flags, position, evaluated);
+            yield return new Step(_data.Items[e], _data.Items[e + 1], flags, position, evaluated, e);
             flags = StepFlags.Active;
         }
         if (_captureFinal)
-            yield return new Step(_data.Items[end - 1], 0, flags | StepFlags.Capture, 0, false);
+            yield return new Step(_data.Items[end - 1], 0, flags | StepFlags.Capture, 0, false, end - 1);
     }
 }

@@ -41,6 +41,7 @@ static class CliOptions
         new(new Option<int?>("--seed") { Description = "Random seed (default 1)" }, "Training:Seed"),
         new(new Option<int?>("--patience") { Description = "Epochs without validation improvement before stopping (0 = off)" }, "Training:Patience"),
         new(new Option<string>("--device") { Description = "cpu|cuda (cuda needs HRNN_LIBTORCH_DIR)" }, "Training:Device"),
+        new(new Option<bool?>("--reminders") { Description = "Mix the user's own history into the lists, weighted as validation prefers (default true)" }, "Training:Reminders"),
     ];
 
     public static Mapped[] Scoring() =>

@@ -19,12 +19,14 @@ static class EvaluateCommand
     /// <summary>The paper's baselines and, on request only, the session-aware ones (V-SKNN and SR families).</summary>
     static readonly string[] Baselines = [.. PaperBaselines, .. BaselineRankers.SessionAwareNames];
     static readonly string[] Rnns = ["rnn", "rnn-concat", "hrnn-init", "hrnn-all"];
+    /// <summary>Exactly what `run` trains when given no options: the configuration files and environment, no command line.</summary>
+    const string Default = "default";
 
     public static Command Build()
     {
         var models = new Option<string>("--models")
         {
-            Description = $"Comma-separated models: {string.Join(",", Baselines.Concat(Rnns))} (the session-aware baselines only on request)",
+            Description = $"Comma-separated models: {Default} (what `run` trains with no options), {string.Join(",", Baselines.Concat(Rnns))} (the session-aware baselines only on request)",
             DefaultValueFactory = _ => string.Join(",", PaperBaselines.Concat(Rnns)),
         };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per trained model (mean and std reported)", DefaultValueFactory = _ => 1 };
@@ -40,8 +42,8 @@ static class EvaluateCommand
         {
             var names = result.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var n in names)
-                if (!Baselines.Contains(n) && !Rnns.Contains(n))
-                    throw new PipelineException($"--models: unknown model '{n}' (known: {string.Join(", ", Baselines.Concat(Rnns))})");
+                if (!Baselines.Contains(n) && !Rnns.Contains(n) && n != Default)
+                    throw new PipelineException($"--models: unknown model '{n}' (known: {Default}, {string.Join(", ", Baselines.Concat(Rnns))})");
             int seedCount = result.GetValue(seeds);
             if (seedCount < 1) throw new PipelineException("--seeds must be >= 1");
             var stages = new PipelineStages(config);
@@ -66,22 +68,47 @@ static class EvaluateCommand
         var fit = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Fit));
         var valid = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Valid));
         var test = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test));
-        var options = new EvaluationOptions();
         var runs = new List<ModelRun>();
         foreach (var name in Baselines.Where(names.Contains))
-            runs.Add(Evaluator.Run(BaselineRankers.ByName(name)!, 1, train, test, items, options, ct));
+            runs.Add(Evaluator.Run(BaselineRankers.ByName(name)!, 1, train, test, items, Protocol, ct,
+                settings: $"{BaselineRankers.SettingsOf(name)}, fixed (not tuned here)"));
+        var trained = new List<(string Name, HrnnSettings Settings, string Source)>();
+        if (names.Contains(Default))
+            trained.Add((Default, ShippedTraining(work), "what `run` trains with no options (defaults, configuration files, environment)"));
         foreach (var name in Rnns.Where(names.Contains))
+            trained.Add((name, config.Training with { Model = HrnnSettings.ParseModel(name) }, SourceOf(config)));
+        foreach (var (name, baseSettings, source) in trained)
         {
             for (int seed = 1; seed <= seeds; seed++)
             {
-                var settings = config.Training with { Model = HrnnSettings.ParseModel(name), Seed = config.Training.Seed + seed - 1 };
+                var settings = baseSettings with { Seed = baseSettings.Seed + seed - 1 };
                 var device = TorchRuntime.Resolve(settings.Device);
-                using var ranker = new RnnRanker(settings, fit, valid, Path.Combine(work.Checkpoints, $"evaluate-{name}-{settings.Seed}"), device);
+                using var ranker = new RnnRanker(settings, fit, valid, Path.Combine(work.Checkpoints, $"evaluate-{name}-{settings.Seed}"), device, name);
                 ranker.Fit(train, items);
                 var stats = new TrainingStats(ranker.Result!.TrainSeconds, ranker.Result.EventsPerSecond);
-                runs.Add(Evaluator.Run(ranker, settings.Seed, train, test, items, options, ct, stats));
+                var described = $"{HrnnSettings.ModelName(settings.Model)}, {source}; {settings.Epochs} epochs max, best {ranker.Result.BestEpoch}; " +
+                    $"reminders chosen on validation: {ranker.Result.Reminders}";
+                runs.Add(Evaluator.Run(ranker, settings.Seed, train, test, items, Protocol, ct, stats, described));
             }
         }
+        // Every model is tested against the strongest baseline that ran (by next-item MRR@5), else against rnn.
+        var options = Protocol with { ReferenceModel = BestBaseline(runs) ?? Protocol.ReferenceModel };
         return Evaluator.Summarise(DatasetStats.Of(train, test, items), train, items, runs, options);
     }
+
+    static readonly EvaluationOptions Protocol = new();
+
+    /// <summary>The Training section as `run` binds it with no command line: appsettings.json and the environment.</summary>
+    static HrnnSettings ShippedTraining(WorkDirectory work) =>
+        new PipelineConfiguration(PipelineConfiguration.Sources(new Dictionary<string, string?>()).Build(), work.Root).Training;
+
+    static string SourceOf(PipelineConfiguration config) =>
+        config.Configuration["Training:Preset"] is { Length: > 0 } preset
+            ? $"preset {preset} with the command line and configuration on top"
+            : "defaults with the command line and configuration on top";
+
+    static string? BestBaseline(IReadOnlyList<ModelRun> runs) => runs
+        .Where(r => Baselines.Contains(r.Model))
+        .Select(r => (r.Model, Mrr5: r.Predictions.Where(p => p.Position >= 1).Select(p => p.Rank <= 5 ? 1.0 / p.Rank : 0).DefaultIfEmpty().Average()))
+        .OrderByDescending(x => x.Mrr5).Select(x => x.Model).FirstOrDefault();
 }

@@ -9,7 +9,8 @@ namespace HrnnPipeline.AppHost.Pipeline;
 
 /// <summary>The summary `train` writes: the settings used, per-epoch losses and validation, speed.</summary>
 public sealed record TrainSummary(string ModelVersion, HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
-    bool StoppedEarly, int ResumedFromEpoch, double TrainSeconds, double EventsPerSecond, long TrainEvents, string Device);
+    bool StoppedEarly, int ResumedFromEpoch, double TrainSeconds, double EventsPerSecond, long TrainEvents, string Device,
+    ReminderMix Reminders);
 
 /// <summary>
 /// The stages of one batch, each a step the CLI and the scheduled jobs both call: Ingest → Features → Training →
@@ -53,7 +54,7 @@ public sealed class PipelineStages(PipelineConfiguration config)
         var result = trainer.Train(fit, valid, resume, ct);
         var version = ModelStore.NewVersion(settings);
         var summary = new TrainSummary(version, settings, result.Epochs, result.BestEpoch, result.StoppedEarly,
-            result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device);
+            result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device, result.Reminders);
         ModelStore.Save(_work.Models, version, trainer.Model, items, summary);
         Json.Write(_work.SummaryFile("train"), summary);
         LossCurve.Write(_work.Root, result.Epochs);

@@ -26,9 +26,11 @@ public sealed record EvaluationOptions
 /// <summary>How long a model took to train, as the caller measured it.</summary>
 public readonly record struct TrainingStats(double Seconds, double EventsPerSecond);
 
-/// <summary>One model trained with one seed: its predictions and how long training took.</summary>
+/// <summary>One model trained with one seed: its predictions, how long training took, and where its settings came
+/// from (shown in the report, so a figure is never read without the settings behind it).</summary>
 public sealed record ModelRun(
-    string Model, int Seed, IReadOnlyList<Prediction> Predictions, double TrainSeconds, double EventsPerSecond);
+    string Model, int Seed, IReadOnlyList<Prediction> Predictions, double TrainSeconds, double EventsPerSecond,
+    string? Settings = null);
 
 /// <summary>Size of the evaluated split, as evaluation.json's "dataset" reports it.</summary>
 public sealed record DatasetStats(
@@ -47,7 +49,7 @@ public sealed record ReferenceComparison(
 /// <summary>A model's next-item metrics, aggregated over its seeds (mean and "_std").</summary>
 public sealed record ModelResult(
     string Model, int Seeds, IReadOnlyDictionary<string, double> Metrics, int Predictions,
-    double TrainSeconds, double EventsPerSecond, ReferenceComparison? VsReference);
+    double TrainSeconds, double EventsPerSecond, ReferenceComparison? VsReference, IReadOnlyList<string>? Settings = null);
 
 /// <summary>Metrics of one model on one slice of the predictions.</summary>
 public sealed record SliceMetrics(string Model, IReadOnlyDictionary<string, double> Metrics);

@@ -70,6 +70,7 @@ public static class EvaluationWriter
             node["predictions"] = r.Predictions;
             node["train_seconds"] = r.TrainSeconds;
             node["events_per_second"] = r.EventsPerSecond;
+            if (r.Settings is { Count: > 0 } used) node["settings"] = new JsonArray(used.Select(u => (JsonNode?)u).ToArray());
             if (r.VsReference is { } c)
                 node[$"wilcoxon_vs_{c.Reference}"] = new JsonObject
                 {
@@ -147,6 +148,13 @@ public static class EvaluationWriter
             return row;
         }));
         md.AppendLine($"![Metrics per model]({MetricsChart})").AppendLine();
+        if (report.Results.Any(r => r.Settings is { Count: > 0 }))
+        {
+            md.AppendLine("Where each model's settings came from:").AppendLine();
+            foreach (var r in report.Results.Where(r => r.Settings is { Count: > 0 }))
+                md.AppendLine($"- **{r.Model}**: {string.Join("; ", r.Settings!)}");
+            md.AppendLine();
+        }
 
         md.AppendLine("### Precision, NDCG and beyond accuracy").AppendLine();
         header = ["model"];

@@ -20,7 +20,7 @@ public static class Evaluator
     /// </summary>
     public static ModelRun Run(
         IRanker ranker, int seed, SessionDataset train, SessionDataset test, IdMap items,
-        EvaluationOptions options, CancellationToken ct, TrainingStats? trained = null)
+        EvaluationOptions options, CancellationToken ct, TrainingStats? trained = null, string? settings = null)
     {
         options.Validate();
         CheckTestSplit(test, items);
@@ -40,7 +40,7 @@ public static class Evaluator
             progress.Report(predictions.Count);
         }
         progress.Done();
-        return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond);
+        return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond, settings);
     }
 
     /// <summary>One session per user and every item inside the catalogue: what the protocol's pairing relies on.</summary>
@@ -89,7 +89,8 @@ public static class Evaluator
             if (referenceRr is not null && model != options.ReferenceModel)
                 comparison = Compare(SeedAveragedReciprocalRanks(next[model]), referenceRr, model, options.ReferenceModel);
             results.Add(new ModelResult(model, modelRuns.Count, metrics, next[model][0].Count,
-                modelRuns.Average(r => r.TrainSeconds), modelRuns.Average(r => r.EventsPerSecond), comparison));
+                modelRuns.Average(r => r.TrainSeconds), modelRuns.Average(r => r.EventsPerSecond), comparison,
+                modelRuns.Select(r => r.Settings).OfType<string>().Distinct().ToList()));
         }
 
         int threshold = options.HistoryThreshold;

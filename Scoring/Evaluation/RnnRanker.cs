@@ -10,11 +10,12 @@ namespace HrnnPipeline.Scoring.Evaluation;
 /// whole training history run through the model first (Quadrana et al. 2017 sec. 4.3).
 /// </summary>
 public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, SessionDataset? valid, string checkpointDir,
-    torch.Device device) : IRanker, IDisposable
+    torch.Device device, string? name = null) : IRanker, IDisposable
 {
     HrnnTrainer? _trainer;
 
-    public string Name => HrnnSettings.ModelName(settings.Model);
+    /// <summary>The model's name, or the caller's (e.g. "default" for what `run` trains).</summary>
+    public string Name => name ?? HrnnSettings.ModelName(settings.Model);
 
     /// <summary>HRNN predicts a session's first item from its initial state when trained for it; rnn-concat from the
     /// end of the previous session; a session-only rnn cannot.</summary>

@@ -22,6 +22,11 @@ public static class BaselineRankers
     /// </summary>
     public static IReadOnlyList<IRanker> SessionAware() => SessionAwareNames.Select(n => ByName(n)!).ToList();
 
+    /// <summary>Where a baseline's default settings come from, for the report.</summary>
+    public static string SettingsOf(string name) => SessionAwareNames.Contains(name)
+        ? "session-rec's tuned lastfm settings"
+        : "the paper's settings";
+
     /// <summary>A paper or session-aware baseline by its name with its default settings, or null.</summary>
     public static IRanker? ByName(string name)
     {
