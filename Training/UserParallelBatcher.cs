@@ -41,7 +41,8 @@ public sealed class StepChunk(int steps, int batch)
 
 /// <summary>
 /// User-parallel mini-batches (Quadrana et al. 2017 sec. 3.2.2): B slots each hold one user; every step feeds each
-/// slot's current item and asks for the next. Sessions give n-1 steps (input i_k, target i_k+1); the first step of a
+/// slot's current item and asks for the next. Sessions give n-1 steps (input i_k, target i_k+1), and for the models
+/// with a user GRU one more that feeds i_n with no target, so the session's final state has seen all of it; the first step of a
 /// session is flagged so the model updates the user GRU and re-initialises the session state; the first step of a
 /// user resets both states. When a user runs out, the next user in <c>userOrder</c> takes the slot. Unlike the
 /// reference code, an epoch does not stop when one slot can't be refilled: the remaining slots run to the end (the
@@ -170,6 +171,10 @@ public sealed class UserParallelBatcher
                 yield return new Step(_data.Items[begin + k], _data.Items[begin + k + 1], flags, k + 1, evaluated, begin + k);
                 flags = StepFlags.Active;
             }
+            // The session's last item predicts nothing, but the user GRU reads the session's final state at the next
+            // session start: without this step the user's most recent click would never reach c_u or s_0.
+            if (_mode != ModelKind.Rnn)
+                yield return new Step(_data.Items[begin + length - 1], 0, flags, length, false, begin + length - 1);
             userStart = false;
             lastSession = s;
         }

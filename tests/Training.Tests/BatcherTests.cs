@@ -40,11 +40,12 @@ public sealed class BatcherTests
         var rows = Rows(batch: 1, order: [0, 1, 2]).Where(r => r.Flags != StepFlags.None).ToList();
         // One slot: the steps are exactly the users' sessions in order.
         var starts = rows.Select(r => ((r.Flags & StepFlags.SessionStart) != 0, (r.Flags & StepFlags.UserStart) != 0)).ToList();
+        // Each session: n-1 steps with targets, then one feeding its last item (no target).
         var expected = new List<(bool, bool)>
         {
-            (true, true), (false, false), (true, false),          // user 0: [1,2,3] -> 2 steps, [4,5] -> 1 step
-            (true, true), (false, false), (false, false),         // user 1: [6,7,8,9] -> 3 steps
-            (true, true), (true, false), (true, false), (false, false), // user 2
+            (true, true), (false, false), (false, false), (true, false), (false, false), // user 0: [1,2,3], [4,5]
+            (true, true), (false, false), (false, false), (false, false),                 // user 1: [6,7,8,9]
+            (true, true), (false, false), (true, false), (false, false), (true, false), (false, false), (false, false), // user 2
         };
         Assert.Equal(expected, starts);
     }
@@ -66,5 +67,19 @@ public sealed class BatcherTests
         Assert.Equal([(0, 1), (1, 2)], starts);
         var pairs = rows.Where(r => r.Target != 0).Select(r => (r.Input, r.Target)).OrderBy(p => p).ToList();
         Assert.Equal([(1, 3), (2, 4), (5, 6), (6, 7)], pairs);
+    }
+
+    [Fact]
+    public void A_sessions_last_item_is_fed_before_the_next_session_starts_for_models_with_a_user_gru()
+    {
+        var rows = Rows(batch: 1, order: [0]);
+        // User 0: [1,2,3] then [4,5]: 3 and 5 are inputs (with no target) right before the next start and the end.
+        Assert.Equal([(1, 2), (2, 3), (3, 0), (4, 5), (5, 0)], rows.Where(r => r.Flags != StepFlags.None).Select(r => (r.Input, r.Target)));
+        // A session-only rnn resets at every session: nothing would read that step.
+        var data = TestData.FromLists(Users);
+        var rnnInputs = new List<int>();
+        foreach (var chunk in new UserParallelBatcher(data, ModelKind.Rnn, 1, [0]).Chunks(8))
+            for (int t = 0; t < chunk.Steps; t++) rnnInputs.Add(chunk.Input[t]);
+        Assert.Equal([1, 2, 4], rnnInputs);
     }
 }

@@ -36,4 +36,48 @@ public sealed class InferenceTests
         Assert.Contains(alone, p => p.Position == 0);
         Assert.Equal(alone.Count, alone.Distinct().Count());
     }
+
+    /// <summary>The state a user's next session starts from, captured as scoring does.</summary>
+    static float[] NextSessionState(HrnnModel model, int[][][] users)
+    {
+        var data = TestData.FromLists(users);
+        float[]? state = null;
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 1, 3) { CaptureFinal = true }, null,
+            rows => state = rows.SessionState);
+        return state!;
+    }
+
+    [Theory]
+    [InlineData(ModelKind.HrnnInit)]
+    [InlineData(ModelKind.HrnnAll)]
+    public void A_sessions_last_item_reaches_the_user_state_and_the_next_sessions_start(ModelKind kind)
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(5);
+        using var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        // Two histories that differ only in the very last click.
+        var a = NextSessionState(model, [[[1, 2, 3], [4, 5, 6]]]);
+        var b = NextSessionState(model, [[[1, 2, 3], [4, 5, 7]]]);
+        Assert.NotEqual(a, b);
+    }
+
+    [Fact]
+    public void The_reminder_mix_ranks_by_the_users_own_history_when_its_weight_is_one()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(7);
+        using var model = new HrnnModel(new HrnnSettings { Model = ModelKind.HrnnInit, SessionHidden = 8, UserHidden = 8 }, 10)
+        {
+            // Start lists from the history alone, counted without decay.
+            Reminders = new ReminderMix(StartWeight: 1, StartDecay: 1, NextWeight: 0, NextDecay: 1),
+        };
+        var data = TestData.FromLists([[[4, 9, 4], [9, 4, 2]]]);
+        int[]? top = null;
+        float[]? scores = null;
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 1, 3) { CaptureFinal = true }, null,
+            rows => (top, scores) = (rows.TopK, rows.TopScores));
+        // Item 4 was played 3 times, 9 twice, 2 once in 6 events: h = 3/6, 2/6, 1/6.
+        Assert.Equal([4, 9, 2], top!);
+        Assert.Equal([0.5f, 1 / 3f, 1 / 6f], scores!, (x, y) => Math.Abs(x - y) < 1e-6);
+    }
 }
