@@ -8,21 +8,24 @@ namespace HrnnPipeline.Training;
 /// w h_u(i), where h_u weighs each past event of the user by decay^(events since), normalised to sum 1 (decay 1:
 /// how often, as PPOP; below 1: how recently, as session-rec's reminders). A softmax over item ids cannot say "this
 /// user comes back to what they had", which is what wins on logs with repeat consumption (Ren et al., RepeatNet,
-/// AAAI 2019, mix a repeat and an explore distribution the same way). The weight and decay are chosen per task
+/// AAAI 2019, mix a repeat and an explore distribution the same way). For next-item rows a third distribution
+/// f_u follows: what this user played shortly after the current item before (each later event of the same session
+/// within <see cref="ReminderMixer.FollowWindow"/> steps, weighted 1/distance^2, as session-rec's SR rules boosted to
+/// the user's own sessions), mixed in as (1 - v) p + v f_u. The weights and decay are chosen per task
 /// (session start, next item) on the validation split after training (<see cref="ReminderFit"/>); w = 0 is the
 /// model alone.
 /// </summary>
-public sealed record ReminderMix(float StartWeight, float StartDecay, float NextWeight, float NextDecay)
+public sealed record ReminderMix(float StartWeight, float StartDecay, float NextWeight, float NextDecay, float FollowWeight = 0)
 {
     public static ReminderMix None { get; } = new(0, 1, 0, 1);
 
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsNone => StartWeight == 0 && NextWeight == 0;
+    public bool IsNone => StartWeight == 0 && NextWeight == 0 && FollowWeight == 0;
 
     public (float Weight, float Decay) For(bool start) => start ? (StartWeight, StartDecay) : (NextWeight, NextDecay);
 
     public override string ToString() =>
-        FormattableString.Invariant($"start w={StartWeight:0.##} decay={StartDecay:0.###}, next w={NextWeight:0.##} decay={NextDecay:0.###}");
+        FormattableString.Invariant($"start w={StartWeight:0.##} decay={StartDecay:0.###}, next w={NextWeight:0.##} decay={NextDecay:0.###} follow w={FollowWeight:0.##}");
 }
 
 /// <summary>
@@ -43,9 +46,12 @@ public readonly record struct HistoryRow(int UserBlock, int End, int Exclude, bo
     }
 }
 
-/// <summary>Builds h_u for a block of rows and mixes it into the model's scores.</summary>
+/// <summary>Builds h_u and f_u for a block of rows and mixes them into the model's scores.</summary>
 public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
 {
+    /// <summary>How far after an earlier play of the current item a later event still counts as following it.</summary>
+    public const int FollowWindow = 10;
+
     readonly float[] _weight = new float[itemTableSize];
     readonly List<int> _touched = [];
 
@@ -80,17 +86,75 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
         return history;
     }
 
-    /// <summary>softmax(scores) mixed with h_u by each row's weight; null when every row's weight is 0 (rank by the
-    /// scores themselves: the same order, without the ties a float softmax makes among very unlikely items).</summary>
+    /// <summary>
+    /// The rows' follower distributions f_u as a dense [rows, items] tensor, and which rows have one (a next-item row
+    /// whose current item the user played before with something after it).
+    /// </summary>
+    public (Tensor Followers, Tensor Has) Followers(ReadOnlySpan<HistoryRow> rows, Device device)
+    {
+        var rowIdx = new List<long>(); var colIdx = new List<long>(); var values = new List<float>();
+        var has = new float[rows.Length];
+        for (int r = 0; r < rows.Length; r++)
+        {
+            var row = rows[r];
+            if (row.Start || row.Exclude == 0) continue;
+            float total = 0;
+            int first = data.SessionStarts[data.UserStarts[row.UserBlock]];
+            // Every earlier play of the current item (the row's own input, End - 1, excluded) and what came after it
+            // in the same session.
+            int session = data.UserStarts[row.UserBlock];
+            for (int e = first; e < row.End - 1; e++)
+            {
+                while (data.SessionStarts[session + 1] <= e) session++;
+                if (data.Items[e] != row.Exclude) continue;
+                int end = Math.Min(Math.Min(data.SessionStarts[session + 1], row.End - 1), e + 1 + FollowWindow);
+                for (int f = e + 1; f < end; f++)
+                {
+                    int item = data.Items[f];
+                    if (item == row.Exclude || (uint)item >= (uint)_weight.Length) continue;
+                    float w = 1f / ((f - e) * (f - e));
+                    if (_weight[item] == 0) _touched.Add(item);
+                    _weight[item] += w;
+                    total += w;
+                }
+            }
+            foreach (int item in _touched)
+            {
+                rowIdx.Add(r); colIdx.Add(item); values.Add(_weight[item] / total);
+                _weight[item] = 0;
+            }
+            if (_touched.Count > 0) has[r] = 1;
+            _touched.Clear();
+        }
+        var followers = zeros(rows.Length, _weight.Length, device: device);
+        if (values.Count > 0)
+            followers.index_put_(tensor(values.ToArray()).to(device), tensor(rowIdx.ToArray()).to(device), tensor(colIdx.ToArray()).to(device));
+        return (followers, tensor(has, [rows.Length, 1]).to(device));
+    }
+
+    /// <summary>
+    /// (1 - v) [(1 - w) softmax(scores) + w h_u] + v f_u, with each row's weights (a row without followers keeps the
+    /// first part); null when every weight is 0 (rank by the scores themselves: the same order, without the ties a
+    /// float softmax makes among very unlikely items).
+    /// </summary>
     public Tensor? Mix(Tensor scores, ReadOnlySpan<HistoryRow> rows, ReminderMix mix)
     {
         var weights = new float[rows.Length];
+        var follow = new float[rows.Length];
         bool any = false;
-        for (int r = 0; r < rows.Length; r++) any |= (weights[r] = mix.For(rows[r].Start).Weight) > 0;
+        for (int r = 0; r < rows.Length; r++)
+        {
+            any |= (weights[r] = mix.For(rows[r].Start).Weight) > 0;
+            any |= (follow[r] = rows[r].Start ? 0 : mix.FollowWeight) > 0;
+        }
         if (!any) return null;
         var w = tensor(weights, [rows.Length, 1]).to(scores.device);
         var history = History(rows, row => mix.For(row.Start).Decay, scores.device);
-        return scores.softmax(1).mul(w.OneMinus()).add(history.mul(w));
+        var mixed = scores.softmax(1).mul(w.OneMinus()).add(history.mul(w));
+        if (mix.FollowWeight == 0) return mixed;
+        var (followers, has) = Followers(rows, scores.device);
+        var v = tensor(follow, [rows.Length, 1]).to(scores.device).mul(has);
+        return mixed.mul(v.OneMinus()).add(followers.mul(v));
     }
 }
 
@@ -102,9 +166,11 @@ public sealed class ReminderFit(int cutoff)
 {
     public static readonly float[] Weights = [0, 0.05f, 0.1f, 0.2f, 0.3f, 0.5f, 0.7f, 0.9f];
     public static readonly float[] Decays = [1f, 0.99f, 0.95f, 0.8f];
+    public static readonly float[] FollowWeights = [0, 0.1f, 0.2f, 0.4f];
 
-    // [start?1:0, decay, weight]: summed reciprocal ranks within the cutoff, and the row counts per task.
-    readonly double[,,] _reciprocal = new double[2, Decays.Length, Weights.Length];
+    // [start?1:0, decay, weight, follow weight]: summed reciprocal ranks within the cutoff; row counts per task.
+    // Start rows have no followers: only follow weight 0 is filled for them.
+    readonly double[,,,] _reciprocal = new double[2, Decays.Length, Weights.Length, FollowWeights.Length];
     readonly long[] _rows = new long[2];
 
     public void Add(ReminderMixer mixer, Tensor scores, Tensor target, ReadOnlySpan<HistoryRow> rows)
@@ -113,7 +179,9 @@ public sealed class ReminderFit(int cutoff)
         var kinds = new long[rows.Length];
         for (int r = 0; r < rows.Length; r++) { kinds[r] = rows[r].Start ? 1 : 0; _rows[kinds[r]]++; }
         var isStart = tensor(kinds).to(scores.device).to_type(ScalarType.Bool);
+        var isNext = isStart.logical_not();
         var probs = scores.softmax(1);
+        var (followers, has) = mixer.Followers(rows, scores.device);
         // Tensors, not Scalars: a temporary Scalar handed to libtorch can be finalized mid-call (see Scalars).
         var limit = tensor((double)cutoff).to(scores.device);
         for (int d = 0; d < Decays.Length; d++)
@@ -123,39 +191,48 @@ public sealed class ReminderFit(int cutoff)
             for (int g = 0; g < Weights.Length; g++)
             {
                 var weight = tensor(Weights[g]).to(scores.device);
-                var mixed = g == 0 ? scores : probs.mul(weight.OneMinus()).add(history.mul(weight));
-                var rank = mixed.ge(mixed.gather(1, target)).sum(1).to_type(ScalarType.Float64);
-                var rr = rank.le(limit).to_type(ScalarType.Float64).div(rank);
-                _reciprocal[1, d, g] += rr.masked_select(isStart).sum().item<double>();
-                _reciprocal[0, d, g] += rr.masked_select(isStart.logical_not()).sum().item<double>();
+                var mixed = g == 0 ? probs : probs.mul(weight.OneMinus()).add(history.mul(weight));
+                for (int f = 0; f < FollowWeights.Length; f++)
+                {
+                    var v = has.mul(tensor(FollowWeights[f]).to(scores.device));
+                    // The model alone is ranked by its raw scores, as Mix does (no softmax ties).
+                    var ranked = g == 0 && f == 0 ? scores : f == 0 ? mixed : mixed.mul(v.OneMinus()).add(followers.mul(v));
+                    var rank = ranked.ge(ranked.gather(1, target)).sum(1).to_type(ScalarType.Float64);
+                    var rr = rank.le(limit).to_type(ScalarType.Float64).div(rank);
+                    if (f == 0) _reciprocal[1, d, g, 0] += rr.masked_select(isStart).sum().item<double>();
+                    _reciprocal[0, d, g, f] += rr.masked_select(isNext).sum().item<double>();
+                }
             }
         }
     }
 
-    /// <summary>The best pair per task; a task without validation rows keeps the model alone.</summary>
+    /// <summary>The best point per task; a task without validation rows keeps the model alone.</summary>
     public ReminderMix Best()
     {
-        var (startWeight, startDecay) = BestOf(1);
-        var (nextWeight, nextDecay) = BestOf(0);
-        return new ReminderMix(startWeight, startDecay, nextWeight, nextDecay);
+        var start = BestOf(1, FollowWeights.Take(1).ToArray());
+        var next = BestOf(0, FollowWeights);
+        return new ReminderMix(start.Weight, start.Decay, next.Weight, next.Decay, next.Follow);
     }
 
     /// <summary>Validation MRR@cutoff of one task at a grid point (for reports and tests).</summary>
-    public double Mrr(bool start, float weight, float decay) =>
-        _reciprocal[start ? 1 : 0, Array.IndexOf(Decays, decay), Array.IndexOf(Weights, weight)] / Math.Max(_rows[start ? 1 : 0], 1);
+    public double Mrr(bool start, float weight, float decay, float follow = 0) =>
+        _reciprocal[start ? 1 : 0, Array.IndexOf(Decays, decay), Array.IndexOf(Weights, weight), Array.IndexOf(FollowWeights, follow)]
+        / Math.Max(_rows[start ? 1 : 0], 1);
 
-    (float Weight, float Decay) BestOf(int kind)
+    (float Weight, float Decay, float Follow) BestOf(int kind, float[] follows)
     {
-        if (_rows[kind] == 0) return (0, 1);
-        (float Weight, float Decay) best = (0, 1);
-        double bestValue = _reciprocal[kind, 0, 0];
-        for (int g = 1; g < Weights.Length; g++)
-            for (int d = 0; d < Decays.Length; d++)
-                if (_reciprocal[kind, d, g] > bestValue + 1e-9)
-                {
-                    bestValue = _reciprocal[kind, d, g];
-                    best = (Weights[g], Decays[d]);
-                }
+        if (_rows[kind] == 0) return (0, 1, 0);
+        (float Weight, float Decay, float Follow) best = (0, 1, 0);
+        double bestValue = _reciprocal[kind, 0, 0, 0];
+        // Ties keep the earlier, simpler point: smaller weights first.
+        for (int f = 0; f < follows.Length; f++)
+            for (int g = 0; g < Weights.Length; g++)
+                for (int d = 0; d < Decays.Length; d++)
+                    if ((g > 0 || d == 0) && _reciprocal[kind, d, g, f] > bestValue + 1e-9)
+                    {
+                        bestValue = _reciprocal[kind, d, g, f];
+                        best = (Weights[g], g == 0 ? 1 : Decays[d], FollowWeights[f]);
+                    }
         return best;
     }
 }
