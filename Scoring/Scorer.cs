@@ -65,6 +65,7 @@ public static class Scorer
                 progress.Report(done += rows.UserBlock.Length);
             }, ct);
         writer.Complete();
+        ScoredHistory.Keep(work, versionDir);
         progress.Done();
         return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds);
     }

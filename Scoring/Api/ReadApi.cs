@@ -121,7 +121,7 @@ public static class ReadApi
             else if (!unknown.Contains(id, StringComparer.Ordinal)) unknown.Add(id);
         }
 
-        var result = await continuation.ContinueAsync(state.Version, state.SessionState, state.UserState ?? [], clicks, top, ct);
+        var result = await continuation.ContinueAsync(state.Version, userId, state.SessionState, state.UserState ?? [], clicks, top, ct);
         if (result.ItemIdx.Count != result.Scores.Count)
             throw new InvalidOperationException($"session continuation returned {result.ItemIdx.Count} items but {result.Scores.Count} scores");
         var ids = await store.GetItemIdsAsync(state.Version, result.ItemIdx.Distinct().ToList(), ct);

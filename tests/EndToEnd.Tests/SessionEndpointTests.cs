@@ -38,6 +38,9 @@ public sealed class SessionEndpointTests
     static List<string> Offline(WorkDirectory work, string userId, IReadOnlyList<string> clicks)
     {
         using var loaded = ModelStore.Load(work.Models, null, "cpu");
+        // The generated users have strong tastes: validation keeps some of their history in the lists, so the
+        // endpoint has to mix it in as evaluation does.
+        Assert.False(loaded.Model.Reminders.IsNone, "the reminder mix was not chosen; the test would not cover it");
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         Assert.True(users.TryGetIndex(userId, out var userIdx));
         var history = EvaluationSequences.Concatenate(

@@ -181,7 +181,7 @@ public sealed class ReadApiTests(PostgresFixture postgres)
     {
         public List<(string Version, float[] SessionState, float[] UserState, int[] Clicks)> Calls { get; } = [];
 
-        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+        public Task<SessionResult> ContinueAsync(string version, string userId, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
             CancellationToken ct)
         {
             Calls.Add((version, sessionState, userState, itemIdx.ToArray()));
@@ -193,7 +193,7 @@ public sealed class ReadApiTests(PostgresFixture postgres)
 
     sealed class BrokenModel : ISessionContinuation
     {
-        public Task<SessionResult> ContinueAsync(string version, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
+        public Task<SessionResult> ContinueAsync(string version, string userId, float[] sessionState, float[] userState, IReadOnlyList<int> itemIdx, int k,
             CancellationToken ct) =>
             throw new InvalidOperationException("BrokenModel exploded");
     }
