@@ -262,7 +262,8 @@ public sealed class TuningTests : IDisposable
     }
 
     [Theory]
-    [InlineData("not json {", "not a JSON preset file")]
+    [InlineData("not json {", "not a JSON preset file (line 1: ")]
+    [InlineData("{\n  \"model\": \"sr\",\n  oops\n}", "not a JSON preset file (line 3: ")]
     [InlineData("[1, 2]", "not a preset file")]
     [InlineData("""{ "settings": {} }""", "model: missing")]
     [InlineData("""{ "model": "sr", "settings": 3 }""", "settings: missing or not an object")]

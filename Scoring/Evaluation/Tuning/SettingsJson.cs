@@ -139,6 +139,15 @@ public static class SettingsJson
         return "an object (or null: off)";
     }
 
+    /// <summary>A JSON parse error's reason on one line, without the position details that follow it.</summary>
+    public static string Reason(JsonException e)
+    {
+        var message = e.Message;
+        int details = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        if (details < 0) details = message.IndexOf(" LineNumber: ", StringComparison.Ordinal);
+        return (details < 0 ? message : message[..details]).ReplaceLineEndings(" ").Trim().TrimEnd('.');
+    }
+
     static void SettableOnly(JsonTypeInfo info)
     {
         if (info.Kind != JsonTypeInfoKind.Object) return;

@@ -92,7 +92,7 @@ public sealed class TrialsFile(string path)
             }
             catch (JsonException e)
             {
-                throw new PipelineException($"{Path}:{line}: not a JSON line ({e.Message.Split('.')[0]})");
+                throw new PipelineException($"{Path}:{line}: not a JSON line ({SettingsJson.Reason(e)})");
             }
             records.Add(TrialRecord.FromJson(node as JsonObject ?? throw new PipelineException($"{Path}:{line}: not a trial record"),
                 $"{Path}:{line}"));

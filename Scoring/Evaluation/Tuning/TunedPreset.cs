@@ -66,7 +66,7 @@ public sealed record TunedPreset(string Path, string Model, JsonObject Settings)
         }
         catch (JsonException e)
         {
-            throw new PipelineException($"{path}: not a JSON preset file ({e.Message.Split('.')[0]})");
+            throw new PipelineException($"{path}: not a JSON preset file (line {e.LineNumber + 1}: {SettingsJson.Reason(e)})");
         }
         if (root is not JsonObject document)
             throw new PipelineException($"{path}: not a preset file (expected an object with \"{ModelKey}\" and \"{SettingsKey}\")");
