@@ -106,12 +106,11 @@ static class EvaluateCommand
     static HrnnSettings ShippedTraining(WorkDirectory work) =>
         new PipelineConfiguration(PipelineConfiguration.Sources(new Dictionary<string, string?>()).Build(), work.Root).Training;
 
+    /// <summary>A preset file applies to the model it was tuned for only (<see cref="PipelineConfiguration.TrainingFor"/>).</summary>
     static string SourceOf(PipelineConfiguration config, string name) =>
-        config.Tuned is { } tuned
-            ? tuned.Model == name ? $"{tuned.Describe()} with the command line and configuration on top" : "defaults with the command line and configuration on top"
-            : config.Configuration["Training:Preset"] is { Length: > 0 } preset
-            ? $"preset {preset} with the command line and configuration on top"
-            : "defaults with the command line and configuration on top";
+        config.Tuned is { Model: var tunedFor } tuned && tunedFor == name ? $"{tuned.Describe()} with the command line and configuration on top"
+        : config.Tuned is null && config.Configuration["Training:Preset"] is { Length: > 0 } preset ? $"preset {preset} with the command line and configuration on top"
+        : "defaults with the command line and configuration on top";
 
     static string? BestBaseline(IReadOnlyList<ModelRun> runs) => runs
         .Where(r => Baselines.Contains(r.Model))
