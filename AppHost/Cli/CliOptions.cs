@@ -30,7 +30,7 @@ static class CliOptions
     public static Mapped[] Training() =>
     [
         new(new Option<string>("--model") { Description = "hrnn-init|hrnn-all|rnn|rnn-concat" }, "Training:Model"),
-        new(new Option<string>("--preset") { Description = "Named settings, e.g. paper-small-init, paper-large-all, bprmax-init, xe-logq-init" }, "Training:Preset"),
+        new(new Option<string>("--preset") { Description = "Named settings (paper-small-init, paper-large-all, bprmax-init, xe-logq-init) or a preset file written by `tune` (FILE.json)" }, "Training:Preset"),
         new(new Option<string>("--loss") { Description = "top1|bpr|cross-entropy|bpr-max" }, "Training:Loss"),
         new(new Option<int?>("--epochs") { Description = "Training epochs (default 10)" }, "Training:Epochs"),
         new(new Option<int?>("--batch-size") { Description = "User-parallel slots per step (default 50)" }, "Training:BatchSize"),

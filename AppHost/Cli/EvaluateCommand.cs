@@ -44,6 +44,8 @@ static class EvaluateCommand
             foreach (var n in names)
                 if (!Baselines.Contains(n) && !Rnns.Contains(n) && n != Default)
                     throw new PipelineException($"--models: unknown model '{n}' (known: {Default}, {string.Join(", ", Baselines.Concat(Rnns))})");
+            if (config.Tuned is { } tuned && !names.Contains(tuned.Model))
+                throw new PipelineException($"--preset {tuned.Path}: tuned for {tuned.Model}, which --models does not name");
             int seedCount = result.GetValue(seeds);
             if (seedCount < 1) throw new PipelineException("--seeds must be >= 1");
             var stages = new PipelineStages(config);
@@ -56,7 +58,7 @@ static class EvaluateCommand
             Console.WriteLine(File.ReadAllText(Path.Combine(outDir, EvaluationWriter.ReportFile)).Split("\n\n").Take(3).Aggregate((a, b) => a + "\n\n" + b));
             Console.WriteLine($"-> {Path.Combine(outDir, EvaluationWriter.JsonFile)}, {Path.Combine(outDir, EvaluationWriter.ReportFile)}");
             return 0;
-        }));
+        }, acceptsBaselinePreset: true));
         return command;
     }
 
@@ -70,13 +72,15 @@ static class EvaluateCommand
         var test = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test));
         var runs = new List<ModelRun>();
         foreach (var name in Baselines.Where(names.Contains))
-            runs.Add(Evaluator.Run(BaselineRankers.ByName(name)!, 1, train, test, items, Protocol, ct,
-                settings: $"{BaselineRankers.SettingsOf(name)}, fixed (not tuned here)"));
+            runs.Add(config.Tuned is { IsRnn: false } tuned && tuned.Model == name
+                ? Evaluator.Run(tuned.Baseline(), 1, train, test, items, Protocol, ct, settings: tuned.Describe())
+                : Evaluator.Run(BaselineRankers.ByName(name)!, 1, train, test, items, Protocol, ct,
+                    settings: $"{BaselineRankers.SettingsOf(name)}, fixed (not tuned here)"));
         var trained = new List<(string Name, HrnnSettings Settings, string Source)>();
         if (names.Contains(Default))
             trained.Add((Default, ShippedTraining(work), "what `run` trains with no options (defaults, configuration files, environment)"));
         foreach (var name in Rnns.Where(names.Contains))
-            trained.Add((name, config.Training with { Model = HrnnSettings.ParseModel(name) }, SourceOf(config)));
+            trained.Add((name, config.TrainingFor(HrnnSettings.ParseModel(name)), SourceOf(config, name)));
         foreach (var (name, baseSettings, source) in trained)
         {
             for (int seed = 1; seed <= seeds; seed++)
@@ -102,10 +106,11 @@ static class EvaluateCommand
     static HrnnSettings ShippedTraining(WorkDirectory work) =>
         new PipelineConfiguration(PipelineConfiguration.Sources(new Dictionary<string, string?>()).Build(), work.Root).Training;
 
-    static string SourceOf(PipelineConfiguration config) =>
-        config.Configuration["Training:Preset"] is { Length: > 0 } preset
-            ? $"preset {preset} with the command line and configuration on top"
-            : "defaults with the command line and configuration on top";
+    /// <summary>A preset file applies to the model it was tuned for only (<see cref="PipelineConfiguration.TrainingFor"/>).</summary>
+    static string SourceOf(PipelineConfiguration config, string name) =>
+        config.Tuned is { Model: var tunedFor } tuned && tunedFor == name ? $"{tuned.Describe()} with the command line and configuration on top"
+        : config.Tuned is null && config.Configuration["Training:Preset"] is { Length: > 0 } preset ? $"preset {preset} with the command line and configuration on top"
+        : "defaults with the command line and configuration on top";
 
     static string? BestBaseline(IReadOnlyList<ModelRun> runs) => runs
         .Where(r => Baselines.Contains(r.Model))

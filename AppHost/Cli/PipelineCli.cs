@@ -19,6 +19,7 @@ public static class PipelineCli
         root.Subcommands.Add(PrepareCommand());
         root.Subcommands.Add(TrainCommand());
         root.Subcommands.Add(EvaluateCommand.Build());
+        root.Subcommands.Add(TuneCommand.Build());
         root.Subcommands.Add(ScoreCommand());
         root.Subcommands.Add(PublishCommand());
         root.Subcommands.Add(HostCommands.Serve());
@@ -60,12 +61,13 @@ public static class PipelineCli
         foreach (var sub in command.Subcommands) RejectOptionsTakenAsValues(sub, done);
     }
 
-    /// <summary>Runs a command body with the configuration chain, turning user-facing errors into one line and exit 1.</summary>
+    /// <summary>Runs a command body with the configuration chain, turning user-facing errors into one line and exit 1.
+    /// Only a command that applies baseline presets (`evaluate`) passes <paramref name="acceptsBaselinePreset"/>.</summary>
     internal static Task<int> Execute(ParseResult result, IEnumerable<CliOptions.Mapped> options, CancellationToken ct,
-        Func<PipelineConfiguration, CancellationToken, Task<int>> body) => Guard(() =>
+        Func<PipelineConfiguration, CancellationToken, Task<int>> body, bool acceptsBaselinePreset = false) => Guard(() =>
     {
         var configuration = PipelineConfiguration.Sources(CliOptions.Overrides(result, options)).Build();
-        var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!).Validate();
+        var config = new PipelineConfiguration(configuration, result.GetValue(CliOptions.Work)!).Validate(acceptsBaselinePreset);
         return body(config, ct);
     });
 

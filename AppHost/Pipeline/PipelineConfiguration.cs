@@ -1,6 +1,7 @@
 using HrnnPipeline.Features;
 using HrnnPipeline.Ingest;
 using HrnnPipeline.Scoring;
+using HrnnPipeline.Scoring.Evaluation.Tuning;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 using Microsoft.Extensions.Configuration;
@@ -14,6 +15,8 @@ namespace HrnnPipeline.AppHost.Pipeline;
 /// </summary>
 public sealed class PipelineConfiguration
 {
+    readonly IConfigurationSection _training;
+
     public PipelineConfiguration(IConfiguration configuration, string workDir)
     {
         Configuration = configuration;
@@ -21,7 +24,9 @@ public sealed class PipelineConfiguration
         Ingest = configuration.GetSection(IngestOptions.SectionName).Get<IngestOptions>() ?? new IngestOptions();
         Features = configuration.GetSection(FeatureOptions.SectionName).Get<FeatureOptions>() ?? new FeatureOptions();
         Scoring = configuration.GetSection(ScoringOptions.SectionName).Get<ScoringOptions>() ?? new ScoringOptions();
-        Training = BindTraining(configuration.GetSection("Training"));
+        _training = configuration.GetSection("Training");
+        Training = BindTraining(_training, out var tuned);
+        Tuned = tuned;
         PostgresConnectionString = configuration.GetConnectionString("postgres");
     }
 
@@ -30,6 +35,9 @@ public sealed class PipelineConfiguration
     public IngestOptions Ingest { get; }
     public FeatureOptions Features { get; }
     public HrnnSettings Training { get; }
+    /// <summary>The preset file Training:Preset names, if it names one (<see cref="TunedPreset"/>): an HRNN model's
+    /// preset is the base of <see cref="Training"/>; a baseline's is for `evaluate` to apply to that baseline.</summary>
+    public TunedPreset? Tuned { get; }
     public ScoringOptions Scoring { get; }
     public string? PostgresConnectionString { get; }
 
@@ -37,8 +45,11 @@ public sealed class PipelineConfiguration
     /// Checks every stage's settings at once, so a bad value fails the command before the first stage starts
     /// instead of after hours of ingest and prepare.
     /// </summary>
-    public PipelineConfiguration Validate()
+    /// <param name="acceptsBaselinePreset">Whether the command applies a baseline's preset file (`evaluate`); every
+    /// other command trains an HRNN model and refuses one.</param>
+    public PipelineConfiguration Validate(bool acceptsBaselinePreset = false)
     {
+        if (Tuned is { IsRnn: false } && !acceptsBaselinePreset) _ = Tuned.Training; // throws: a baseline's settings
         Ingest.Validate();
         Features.Validate();
         Training.Validate();
@@ -57,13 +68,32 @@ public sealed class PipelineConfiguration
             .AddInMemoryCollection(commandLine);
     }
 
-    /// <summary>A preset (Training:Preset) first, then every other Training key on top of it. Model and loss accept
-    /// the command-line spellings (hrnn-init, bpr-max).</summary>
-    static HrnnSettings BindTraining(IConfigurationSection section)
+    /// <summary>
+    /// The Training settings of one RNN model that `evaluate` compares: a preset file applies to the model it was
+    /// tuned for only, the other models get the Training section without it (defaults and every other key).
+    /// </summary>
+    public HrnnSettings TrainingFor(ModelKind model) => Tuned is { IsRnn: true } tuned && tuned.Training.Model != model
+        ? BindTraining(_training, out _, withTunedPreset: false) with { Model = model }
+        : Training with { Model = model };
+
+    /// <summary>A preset (Training:Preset: a name, or a file `tune` wrote) first, then every other Training key on top
+    /// of it. Model and loss accept the command-line spellings (hrnn-init, bpr-max).</summary>
+    static HrnnSettings BindTraining(IConfigurationSection section, out TunedPreset? tuned, bool withTunedPreset = true)
     {
         var preset = section["Preset"];
-        var settings = string.IsNullOrWhiteSpace(preset) ? new HrnnSettings() : HrnnSettings.FromPreset(preset);
         var model = section["Model"];
+        tuned = null;
+        HrnnSettings settings;
+        if (string.IsNullOrWhiteSpace(preset)) settings = new HrnnSettings();
+        else if (HrnnSettings.Presets.ContainsKey(preset) || !TunedPreset.IsFile(preset)) settings = HrnnSettings.FromPreset(preset);
+        else
+        {
+            tuned = TunedPreset.Read(preset);
+            settings = tuned.IsRnn && withTunedPreset ? tuned.Training : new HrnnSettings();
+            if (tuned.IsRnn && withTunedPreset && model is not null && HrnnSettings.ParseModel(model) != settings.Model)
+                throw new PipelineException($"{tuned.Path}: model: tuned for {tuned.Model}, but Training:Model (--model) is {model}; " +
+                    "a tuned preset applies to the model it was tuned for");
+        }
         var loss = section["Loss"];
         var optimizer = section["Optimizer"];
         settings = settings with
