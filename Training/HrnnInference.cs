@@ -100,7 +100,13 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 if (captures.Count > 0)
                 {
                     var idx = Index(captures);
-                    var sessionState = initial is not null ? initial.index_select(0, idx) : state.Session[^1].index_select(0, idx);
+                    // The state the next session's first click is read from, as offline inference has it: s_0 for the
+                    // models with a user GRU; for rnn, which resets at every session start, the zero state (its capture
+                    // row's step read the padding item, which offline never feeds); rnn-concat carries the state past
+                    // the user's last item on (its capture row is no session start).
+                    var sessionState = initial is not null
+                        ? initial.index_select(0, idx)
+                        : state.Session[^1].index_select(0, idx).mul(sessionStart[t].index_select(0, idx).OneMinus());
                     captureSession.Add(sessionState);
                     if (state.User is not null) captureUser.Add(state.User.index_select(0, idx));
                 }
