@@ -4,8 +4,10 @@ using static TorchSharp.torch;
 namespace HrnnPipeline.Training;
 
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
-/// (number of items scoring at least as high) and the model's top-k.</summary>
-public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, double LogLoss);
+/// (number of items scoring at least as high) and the model's top-k. <see cref="NaNTarget"/>: the target's score was
+/// NaN, so it ranks last (the catalogue size).</summary>
+public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, double LogLoss,
+    bool[] NaNTarget);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
 /// state s_0, and the top-k for that session's start. With seen items excluded, a user with fewer than k unseen items
@@ -147,6 +149,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit)
     {
         var ranks = new long[targets.Length];
+        var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
         double logLoss = 0;
         for (int start = 0; start < targets.Length; start += _scoreBlock)
@@ -158,15 +161,29 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
             var ranked = mixer?.Mix(scores, rows, model.Reminders) ?? scores;
-            var targetScore = ranked.gather(1, target);
-            // Conservative ties: every item scoring at least the target's score ranks ahead of it.
-            ranked.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
+            ConservativeRanks(ranked, target).cpu().data<long>().CopyTo(ranks, start);
+            ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
             logLoss += scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).sum().cpu().item<float>();
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
-        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss);
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget);
+    }
+
+    /// <summary>
+    /// Conservative full-catalogue rank of each row's target (<paramref name="target"/>: [rows, 1]): the number of
+    /// items 1..N scoring at least the target's score, the target included; the padding column never counts. NaN
+    /// counts as the lowest score, as in the evaluation's Ranking: a NaN item never ranks ahead, and a NaN target
+    /// ranks last, N (a plain count would give it rank 0: NaN compares false with everything).
+    /// </summary>
+    public static Tensor ConservativeRanks(Tensor scores, Tensor target)
+    {
+        var targetScore = scores.gather(1, target);
+        long catalogue = scores.shape[1] - 1;
+        var ahead = scores.narrow(1, 1, catalogue).ge(targetScore).sum(1);
+        // Tensors, not Scalars: a temporary Scalar handed to libtorch can be finalized mid-call (see Scalars).
+        return where(targetScore.squeeze(1).isnan(), tensor(catalogue, device: scores.device), ahead);
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,

@@ -124,7 +124,7 @@ public sealed class ReminderFit(int cutoff)
             {
                 var weight = tensor(Weights[g]).to(scores.device);
                 var mixed = g == 0 ? scores : probs.mul(weight.OneMinus()).add(history.mul(weight));
-                var rank = mixed.ge(mixed.gather(1, target)).sum(1).to_type(ScalarType.Float64);
+                var rank = HrnnInference.ConservativeRanks(mixed, target).to_type(ScalarType.Float64);
                 var rr = rank.le(limit).to_type(ScalarType.Float64).div(rank);
                 _reciprocal[1, d, g] += rr.masked_select(isStart).sum().item<double>();
                 _reciprocal[0, d, g] += rr.masked_select(isStart.logical_not()).sum().item<double>();
