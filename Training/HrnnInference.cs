@@ -4,9 +4,9 @@ using static TorchSharp.torch;
 namespace HrnnPipeline.Training;
 
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
-/// (number of items scoring at least as high) and the model's top-k. <see cref="NaNTarget"/>: the target's score was
-/// NaN, so it ranks last (the catalogue size).</summary>
-public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, double LogLoss,
+/// (number of items scoring at least as high), the model's top-k and its own log loss (full softmax) of the target.
+/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).</summary>
+public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, float[] LogLoss,
     bool[] NaNTarget);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
@@ -151,7 +151,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         var ranks = new long[targets.Length];
         var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
-        double logLoss = 0;
+        var logLoss = new float[targets.Length];
         for (int start = 0; start < targets.Length; start += _scoreBlock)
         {
             int n = Math.Min(_scoreBlock, targets.Length - start);
@@ -164,7 +164,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             ConservativeRanks(ranked, target).cpu().data<long>().CopyTo(ranks, start);
             ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
-            logLoss += scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).sum().cpu().item<float>();
+            scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
