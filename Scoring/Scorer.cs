@@ -6,7 +6,9 @@ using HrnnPipeline.Training;
 
 namespace HrnnPipeline.Scoring;
 
-public sealed record ScoreResult(string Version, int Shard, int ShardCount, long Users, double Seconds)
+/// <param name="UsersWithSeenItems">With seen items excluded: users who had fewer unseen items than the list length,
+/// whose lists end with the best-scored items they have already seen (0 otherwise).</param>
+public sealed record ScoreResult(string Version, int Shard, int ShardCount, long Users, double Seconds, long UsersWithSeenItems)
 {
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
 }
@@ -14,7 +16,9 @@ public sealed record ScoreResult(string Version, int Shard, int ShardCount, long
 /// <summary>
 /// The scoring stage: every user with history (all their prepared sessions, training and test alike) is run
 /// through the model to get the user state c_u and the next session's initial state s_0, and the top-k for that
-/// session's start; one shard of users per call, written as shard files that publishing picks up.
+/// session's start; one shard of users per call, written as shard files that publishing picks up. With
+/// <see cref="ScoringOptions.ExcludeSeen"/> the unseen items come first and a user who has seen nearly everything gets
+/// the list filled up with the best-scored seen items, so every user's list is k long.
 /// </summary>
 public static class Scorer
 {
@@ -35,7 +39,7 @@ public static class Scorer
         using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
         var items = loaded.Items;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
-        long done = 0;
+        long done = 0, withSeen = 0;
         new HrnnInference(loaded.Model, loaded.Device).Run(
             new HrnnInference.Request(history, options.BatchSize, options.K)
             {
@@ -54,11 +58,10 @@ public static class Scorer
                     scores.Clear();
                     for (int j = 0; j < rows.K; j++)
                     {
-                        float score = rows.TopScores[r * rows.K + j];
-                        if (float.IsNegativeInfinity(score)) break; // fewer unseen items than k
                         ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
-                        scores.Add(score);
+                        scores.Add(rows.TopScores[r * rows.K + j]);
                     }
+                    if (rows.SeenFill[r] > 0) withSeen++;
                     writer.Add(users.Ids[history.Users[rows.UserBlock[r]]], ids.ToArray(), scores.ToArray(),
                         rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
                 }
@@ -67,6 +70,6 @@ public static class Scorer
         writer.Complete();
         ScoredHistory.Keep(work, versionDir);
         progress.Done();
-        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds);
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen);
     }
 }

@@ -9,7 +9,8 @@ public sealed class ScoringOptions
 
     /// <summary>Length of each user's published list.</summary>
     public int K { get; set; } = 20;
-    /// <summary>Leave out items the user already consumed.</summary>
+    /// <summary>Rank the items a user already consumed after every unseen one: they appear only in the lists of users
+    /// with fewer unseen items than <see cref="K"/>, at the last ranks, so every list stays <see cref="K"/> long.</summary>
     public bool ExcludeSeen { get; set; }
     /// <summary>Users run through the model together.</summary>
     public int BatchSize { get; set; } = 512;

@@ -4,12 +4,17 @@ using static TorchSharp.torch;
 namespace HrnnPipeline.Training;
 
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
-/// (number of items scoring at least as high) and the model's top-k.</summary>
-public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, double LogLoss);
+/// (number of items scoring at least as high), the model's top-k and its own log loss (full softmax) of the target.
+/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).</summary>
+public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, float[] LogLoss,
+    bool[] NaNTarget);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
-/// state s_0, and the top-k for that session's start.</summary>
-public sealed record CaptureRows(int[] UserBlock, float[] UserState, float[] SessionState, int[] TopK, float[] TopScores, int K);
+/// state s_0, and the top-k for that session's start. With seen items excluded, a user with fewer than k unseen items
+/// gets them first and then the best-scored items they have seen: <see cref="SeenFill"/> says how many (the list's
+/// last ranks; their scores are the model's own, so they may exceed the unseen items' scores).</summary>
+public sealed record CaptureRows(int[] UserBlock, float[] UserState, float[] SessionState, int[] TopK, float[] TopScores, int K,
+    int[] SeenFill);
 
 /// <summary>
 /// Runs users' sessions through a trained model with the same user-parallel batching as training (no dropout, no
@@ -29,7 +34,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     {
         public bool[]? EvalSessions { get; init; }
         public bool CaptureFinal { get; init; }
-        /// <summary>Remove items the user already consumed from captured top-k lists.</summary>
+        /// <summary>Rank items the user already consumed after every unseen item in captured top-k lists: they appear
+        /// only where fewer than k items are unseen (<see cref="CaptureRows.SeenFill"/>).</summary>
         public bool ExcludeSeen { get; init; }
         public int[]? UserOrder { get; init; }
         /// <summary>Collects the validation figures that choose the model's <see cref="ReminderMix"/>.</summary>
@@ -100,7 +106,13 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 if (captures.Count > 0)
                 {
                     var idx = Index(captures);
-                    var sessionState = initial is not null ? initial.index_select(0, idx) : state.Session[^1].index_select(0, idx);
+                    // The state the next session's first click is read from, as offline inference has it: s_0 for the
+                    // models with a user GRU; for rnn, which resets at every session start, the zero state (its capture
+                    // row's step read the padding item, which offline never feeds); rnn-concat carries the state past
+                    // the user's last item on (its capture row is no session start).
+                    var sessionState = initial is not null
+                        ? initial.index_select(0, idx)
+                        : state.Session[^1].index_select(0, idx).mul(sessionStart[t].index_select(0, idx).OneMinus());
                     captureSession.Add(sessionState);
                     if (state.User is not null) captureUser.Add(state.User.index_select(0, idx));
                 }
@@ -137,8 +149,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit)
     {
         var ranks = new long[targets.Length];
+        var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
-        double logLoss = 0;
+        var logLoss = new float[targets.Length];
         for (int start = 0; start < targets.Length; start += _scoreBlock)
         {
             int n = Math.Min(_scoreBlock, targets.Length - start);
@@ -148,15 +161,29 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
             var ranked = mixer?.Mix(scores, rows, model.Reminders) ?? scores;
-            var targetScore = ranked.gather(1, target);
-            // Conservative ties: every item scoring at least the target's score ranks ahead of it.
-            ranked.ge(targetScore).sum(1).cpu().data<long>().CopyTo(ranks, start);
+            ConservativeRanks(ranked, target).cpu().data<long>().CopyTo(ranks, start);
+            ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
-            logLoss += scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).sum().cpu().item<float>();
+            scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
-        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss);
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget);
+    }
+
+    /// <summary>
+    /// Conservative full-catalogue rank of each row's target (<paramref name="target"/>: [rows, 1]): the number of
+    /// items 1..N scoring at least the target's score, the target included; the padding column never counts. NaN
+    /// counts as the lowest score, as in the evaluation's Ranking: a NaN item never ranks ahead, and a NaN target
+    /// ranks last, N (a plain count would give it rank 0: NaN compares false with everything).
+    /// </summary>
+    public static Tensor ConservativeRanks(Tensor scores, Tensor target)
+    {
+        var targetScore = scores.gather(1, target);
+        long catalogue = scores.shape[1] - 1;
+        var ahead = scores.narrow(1, 1, catalogue).ge(targetScore).sum(1);
+        // Tensors, not Scalars: a temporary Scalar handed to libtorch can be finalized mid-call (see Scalars).
+        return where(targetScore.squeeze(1).isnan(), tensor(catalogue, device: scores.device), ahead);
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
@@ -166,6 +193,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         var user = userStates.Count > 0 ? cat(userStates, 0) : null;
         var topK = new int[users.Length * k];
         var topScores = new float[users.Length * k];
+        var seenFill = new int[users.Length];
+        using var padding = tensor(new long[] { 0 }, device: device);
         for (int start = 0; start < users.Length; start += _scoreBlock)
         {
             int n = Math.Min(_scoreBlock, users.Length - start);
@@ -173,27 +202,64 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var states = session.narrow(0, start, n);
             var modelScores = model.HasStartHead ? model.ScoreAll(model.StartQuery(states)) : model.ScoreAll(states);
             var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
-            if (excludeFrom is not null) MaskSeen(scores, users.AsSpan(start, n), excludeFrom);
-            var (values, indexes) = scores.topk(k, 1);
-            indexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);
-            values.cpu().data<float>().CopyTo(topScores, start * k);
+            // The mix turns the padding's -inf into probability 0, a tie with underflowed items: never list it.
+            scores.index_fill_(1, padding, Scalars.NegativeInfinity);
+            if (excludeFrom is null)
+            {
+                var (values, indexes) = scores.topk(k, 1);
+                indexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);
+                values.cpu().data<float>().CopyTo(topScores, start * k);
+                continue;
+            }
+            var seen = SeenMask(users.AsSpan(start, n), excludeFrom, out var seenCount);
+            var (unseenValues, unseenIndexes) = scores.masked_fill(seen, Scalars.NegativeInfinity).topk(k, 1);
+            unseenIndexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);
+            unseenValues.cpu().data<float>().CopyTo(topScores, start * k);
+            int catalogue = model.ItemTableSize - 1;
+            if (!seenCount.Any(c => catalogue - c < k)) continue;
+            // Fewer unseen items than k: the list goes on with the best-scored seen items, so nobody's list is short.
+            var (seenValues, seenIndexes) = scores.masked_fill(seen.logical_not(), Scalars.NegativeInfinity).topk(k, 1);
+            var fillItems = seenIndexes.to_type(ScalarType.Int32).cpu().data<int>().ToArray();
+            var fillScores = seenValues.cpu().data<float>().ToArray();
+            for (int r = 0; r < n; r++)
+            {
+                int unseen = catalogue - seenCount[r];
+                if (unseen >= k) continue;
+                int row = (start + r) * k;
+                seenFill[start + r] = k - unseen;
+                Array.Copy(fillItems, r * k, topK, row + unseen, k - unseen);
+                Array.Copy(fillScores, r * k, topScores, row + unseen, k - unseen);
+            }
         }
         return new CaptureRows(users,
             user is null ? [] : user.cpu().data<float>().ToArray(),
-            session.cpu().data<float>().ToArray(), topK, topScores, k);
+            session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill);
     }
 
-    void MaskSeen(Tensor scores, ReadOnlySpan<int> users, SessionDataset data)
+    /// <summary>[rows, items] true where the row's user has consumed the item; <paramref name="seenCount"/>: how many
+    /// distinct catalogue items each has consumed.</summary>
+    Tensor SeenMask(ReadOnlySpan<int> users, SessionDataset data, out int[] seenCount)
     {
         var rows = new List<long>();
         var cols = new List<long>();
+        var distinct = new HashSet<int>();
+        seenCount = new int[users.Length];
         for (int r = 0; r < users.Length; r++)
         {
             int u = users[r];
             int first = data.SessionStarts[data.UserStarts[u]], last = data.SessionStarts[data.UserStarts[u + 1]];
-            for (int e = first; e < last; e++) { rows.Add(r); cols.Add(data.Items[e]); }
+            distinct.Clear();
+            for (int e = first; e < last; e++)
+            {
+                int item = data.Items[e];
+                if ((uint)(item - 1) >= (uint)(model.ItemTableSize - 1) || !distinct.Add(item)) continue;
+                rows.Add(r); cols.Add(item);
+            }
+            seenCount[r] = distinct.Count;
         }
-        if (rows.Count == 0) return;
-        scores.index_put_(Scalars.NegativeInfinity, tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
+        var seen = zeros(users.Length, model.ItemTableSize, ScalarType.Bool, device: device);
+        if (rows.Count > 0)
+            seen.index_put_(ones(rows.Count, ScalarType.Bool, device: device), tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
+        return seen;
     }
 }

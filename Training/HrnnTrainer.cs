@@ -8,7 +8,11 @@ using static TorchSharp.torch;
 
 namespace HrnnPipeline.Training;
 
-public sealed record EpochResult(int Epoch, double Loss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
+/// <summary>One epoch: <see cref="Loss"/> is the next-item loss (mean over next-item targets), the figure every model
+/// kind has, so runs of rnn and hrnn compare on it; <see cref="StartLoss"/> is the session-start objective's loss (mean
+/// over the session starts it trained on, before its weight), null for models without it. The objective trained is
+/// Loss + SessionStartWeight x StartLoss per step.</summary>
+public sealed record EpochResult(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
     double Seconds, double EventsPerSecond);
 
 public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
@@ -104,12 +108,12 @@ public sealed class HrnnTrainer : IDisposable
         {
             ct.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
-            var (loss, events) = RunEpoch(fit, optimizer, epoch, ct);
+            var (loss, startLoss, events) = RunEpoch(fit, optimizer, epoch, ct);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             double? validLoss = null, recall = null, mrr = null;
             if (validation.Data is not null)
                 (validLoss, recall, mrr) = Validate(validation.Data, validation.Evaluated, ct);
-            var result = new EpochResult(epoch, loss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9));
+            var result = new EpochResult(epoch, loss, startLoss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9));
             epochs.Add(result);
             // Without a validation split the last epoch is the best one.
             double metric = mrr ?? epoch;
@@ -160,9 +164,9 @@ public sealed class HrnnTrainer : IDisposable
         }
     }
 
-    /// <summary>One pass over the training users in a new random order. Returns the mean loss and the number of
-    /// next-item targets trained.</summary>
-    (double Loss, long Events) RunEpoch(SessionDataset fit, RowSparseOptimizer optimizer, int epoch, CancellationToken ct)
+    /// <summary>One pass over the training users in a new random order. Returns the mean next-item loss, the mean
+    /// session-start loss (null when the model trains none) and the number of next-item targets trained.</summary>
+    (double Loss, double? StartLoss, long Events) RunEpoch(SessionDataset fit, RowSparseOptimizer optimizer, int epoch, CancellationToken ct)
     {
         Model.train();
         int epochSeed = unchecked(_s.Seed * 1_000_003 + epoch);
@@ -178,7 +182,8 @@ public sealed class HrnnTrainer : IDisposable
         var local = new int[_items.TableSize];
         int stampId = 0;
         using var lossSum = zeros(1, device: _device);
-        double lossWeight = 0;
+        using var startLossSum = zeros(1, device: _device);
+        double lossWeight = 0, startWeight = 0;
         foreach (var chunk in batcher.Chunks(StepsPerChunk))
         {
             ct.ThrowIfCancellationRequested();
@@ -186,29 +191,39 @@ public sealed class HrnnTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var step = BuildStep(chunk, t, rng, stamp, local, ++stampId);
-                var next = TrainStep(step, state, optimizer, lossSum);
+                var next = TrainStep(step, state, optimizer, lossSum, startLossSum);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
                 state = new HrnnModel.State(next.Session.Select(x => x.detach().DetachFromDisposeScope()).ToArray(),
                     next.User?.detach().DetachFromDisposeScope());
                 done += step.Targets;
                 lossWeight += step.Targets;
+                startWeight += step.Starts;
             }
-            // One device-to-host read per chunk for the progress line, not one per step.
-            progress.Report(done, $"loss {lossSum.item<float>() / Math.Max(lossWeight, 1):F4}");
+            // Device-to-host reads once per chunk for the progress line, not once per step.
+            progress.Report(done, LossText(lossSum.item<float>() / Math.Max(lossWeight, 1), StartMean()));
         }
         double loss = lossSum.item<float>() / Math.Max(lossWeight, 1);
-        progress.Done($"loss {loss:F4}");
+        double? startLoss = StartMean();
+        progress.Done(LossText(loss, startLoss));
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
-        return (loss, done);
+        return (loss, startLoss, done);
+
+        double? StartMean() => TrainsStart && startWeight > 0 ? startLossSum.item<float>() / startWeight : null;
     }
+
+    /// <summary>The session-start objective is trained (and its loss logged) only for models with a start head.</summary>
+    bool TrainsStart => Model.HasStartHead && _s.SessionStartWeight > 0;
+
+    static string LossText(double loss, double? startLoss) =>
+        startLoss is { } start ? $"loss {loss:F4}, start loss {start:F4}" : $"loss {loss:F4}";
 
     /// <summary>The host-side arrays of one step: the distinct items it touches (rows of the item tables to gather and
     /// update) and every item as an index into them.</summary>
     sealed record StepData(Tensor Rows, Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
         Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
-        Tensor TargetRows, Tensor StartRows, int Targets);
+        Tensor TargetRows, Tensor StartRows, int Targets, int Starts);
 
     StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId)
     {
@@ -228,7 +243,7 @@ public sealed class HrnnTrainer : IDisposable
         var userStart = new float[batch];
         var targetRows = new float[batch];
         var startRows = new float[batch];
-        int targets = 0;
+        int targets = 0, starts = 0;
         for (int b = 0; b < batch; b++)
         {
             int row = t * batch + b;
@@ -246,6 +261,7 @@ public sealed class HrnnTrainer : IDisposable
             // predicts the session's first item (the current input).
             startRows[b] = sessionStart[b] == 1 && userStart[b] == 0 && x != 0 && Model.HasStartHead ? 1 : 0;
             if (y != 0) targets++;
+            if (startRows[b] == 1) starts++;
         }
         for (int j = 0; j < s; j++)
         {
@@ -256,7 +272,7 @@ public sealed class HrnnTrainer : IDisposable
         return new StepData(
             Upload(rows.ToArray()), Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
             Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
-            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets);
+            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts);
     }
 
     Tensor Upload(long[] values) => tensor(values).to(_device);
@@ -269,7 +285,7 @@ public sealed class HrnnTrainer : IDisposable
         return Math.Clamp(i, 1, _sampleCdf.Length - 1);
     }
 
-    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum)
+    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum, Tensor startLossSum)
     {
         // Gather the touched rows of each item table as leaves, so gradients (and updates) cover only those rows.
         var leaves = new Tensor[_tables.Length];
@@ -282,20 +298,26 @@ public sealed class HrnnTrainer : IDisposable
 
         var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
         var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
-        var loss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
-        if (initial is not null && _s.SessionStartWeight > 0)
+        var nextLoss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
+        var loss = nextLoss;
+        Tensor? start = null;
+        if (initial is not null && TrainsStart)
         {
             // The start objective trains only the session-start head. It reads s_0 and the item output embeddings but
             // moves neither: letting it shape s_0 cost next-item accuracy on the early events of every session (the
             // user GRU served two masters), and letting it move the embeddings cost the next-item head the same way.
-            var start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
+            start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
                 step.StartColumnItems, step.InputItems, step.StartRows);
             loss = loss.Plus(start * _startWeight);
         }
         loss.backward();
         optimizer.Step(step.Rows, leaves.Select(l => l.grad).ToList());
+        // Logged apart: the next-item loss over the step's targets, the start loss over its session starts.
         using (no_grad())
-            lossSum.add_(loss.detach() * step.TargetRows.sum(), Scalars.One);
+        {
+            lossSum.add_(nextLoss.detach() * step.TargetRows.sum(), Scalars.One);
+            if (start is not null) startLossSum.add_(start.detach() * step.StartRows.sum(), Scalars.One);
+        }
         return next;
     }
 
@@ -308,27 +330,29 @@ public sealed class HrnnTrainer : IDisposable
         return Losses.Compute(_s.Loss, scores, negatives, rowMask, _bprReg, logQ);
     }
 
-    /// <summary>Full-ranking next-item metrics on the validation sessions, each user bootstrapped with their fit history.</summary>
+    /// <summary>Full-ranking next-item metrics and log loss on the validation sessions, each user bootstrapped with their
+    /// fit history.</summary>
     (double Loss, double Recall, double Mrr) Validate(SessionDataset data, bool[] evaluated, CancellationToken ct)
     {
         int k = _s.ValidationCutoff;
         using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
-        long n = 0, scored = 0;
+        long n = 0;
         new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated },
             rows =>
             {
                 for (int i = 0; i < rows.Rank.Length; i++)
                 {
-                    if (rows.Position[i] == 0) continue; // next-item metric only
+                    // Next-item figures only, the loss too: session starts, which only hrnn predicts, would make the
+                    // validation loss of rnn and hrnn incomparable, as they did the training loss.
+                    if (rows.Position[i] == 0) continue;
                     n++;
+                    loss += rows.LogLoss[i];
                     if (rows.Rank[i] <= k) { hits++; rr += 1.0 / rows.Rank[i]; }
                 }
-                loss += rows.LogLoss;
-                scored += rows.Rank.Length;
             }, null, ct);
         Model.train();
-        return (loss / Math.Max(scored, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
+        return (loss / Math.Max(n, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
     }
 
     /// <summary>The kept weights' validation predictions, ranked once per point of the mix's grid.</summary>

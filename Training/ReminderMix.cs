@@ -197,7 +197,7 @@ public sealed class ReminderFit(int cutoff)
                     var v = has.mul(tensor(FollowWeights[f]).to(scores.device));
                     // The model alone is ranked by its raw scores, as Mix does (no softmax ties).
                     var ranked = g == 0 && f == 0 ? scores : f == 0 ? mixed : mixed.mul(v.OneMinus()).add(followers.mul(v));
-                    var rank = ranked.ge(ranked.gather(1, target)).sum(1).to_type(ScalarType.Float64);
+                    var rank = HrnnInference.ConservativeRanks(ranked, target).to_type(ScalarType.Float64);
                     var rr = rank.le(limit).to_type(ScalarType.Float64).div(rank);
                     if (f == 0) _reciprocal[1, d, g, 0] += rr.masked_select(isStart).sum().item<double>();
                     _reciprocal[0, d, g, f] += rr.masked_select(isNext).sum().item<double>();

@@ -47,7 +47,7 @@ static class CliOptions
     public static Mapped[] Scoring() =>
     [
         new(new Option<int?>("--k") { Description = "List length per user (default 20)" }, "Scoring:K"),
-        new(new Option<bool?>("--exclude-seen") { Description = "Leave out items the user already consumed" }, "Scoring:ExcludeSeen"),
+        new(new Option<bool?>("--exclude-seen") { Description = "Put items the user already consumed after all unseen ones (seen items fill only lists with fewer than k unseen)" }, "Scoring:ExcludeSeen"),
     ];
 
     public static void AddTo(Command command, IEnumerable<Mapped> options)

@@ -196,6 +196,8 @@ public static class PipelineCli
             var (i, n) = UserShards.Parse(result.GetValue(shard)!);
             var scored = new PipelineStages(config).Score(result.GetValue(version), i, n, token);
             Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");
+            if (scored.UsersWithSeenItems > 0)
+                Console.WriteLine($"{scored.UsersWithSeenItems:N0} users had fewer unseen items than the list length: their lists end with seen items");
             return Task.FromResult(0);
         }));
         return command;

@@ -71,6 +71,7 @@ public sealed class TrainJob(StageRunner runner)
                 {
                     summary.ModelVersion, Epochs = summary.Epochs.Count, summary.BestEpoch, summary.ResumedFromEpoch,
                     summary.StoppedEarly, FinalLoss = summary.Epochs.Count > 0 ? summary.Epochs[^1].Loss : (double?)null,
+                    FinalStartLoss = summary.Epochs.Count > 0 ? summary.Epochs[^1].StartLoss : null,
                     BestValidMrr = best?.ValidMrr, summary.EventsPerSecond, summary.TrainSeconds, summary.Device,
                 },
                 new

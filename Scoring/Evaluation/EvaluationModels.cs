@@ -46,10 +46,12 @@ public sealed record DatasetStats(
 public sealed record ReferenceComparison(
     string Reference, WilcoxonResult Test, string Better, double MeanReciprocalRank, double ReferenceMeanReciprocalRank);
 
-/// <summary>A model's next-item metrics, aggregated over its seeds (mean and "_std").</summary>
+/// <summary>A model's next-item metrics, aggregated over its seeds (mean and "_std"). <see cref="NaNTargets"/>: predictions
+/// (all seeds, session starts included) whose target the model scored NaN; they count as ranked last.</summary>
 public sealed record ModelResult(
     string Model, int Seeds, IReadOnlyDictionary<string, double> Metrics, int Predictions,
-    double TrainSeconds, double EventsPerSecond, ReferenceComparison? VsReference, IReadOnlyList<string>? Settings = null);
+    double TrainSeconds, double EventsPerSecond, ReferenceComparison? VsReference, IReadOnlyList<string>? Settings = null,
+    long NaNTargets = 0);
 
 /// <summary>Metrics of one model on one slice of the predictions.</summary>
 public sealed record SliceMetrics(string Model, IReadOnlyDictionary<string, double> Metrics);

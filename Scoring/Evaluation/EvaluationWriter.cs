@@ -68,6 +68,7 @@ public static class EvaluationWriter
             var node = new JsonObject { ["model"] = r.Model, ["seeds"] = r.Seeds };
             foreach (var (key, value) in r.Metrics) node[key] = value;
             node["predictions"] = r.Predictions;
+            node["nan_targets"] = r.NaNTargets;
             node["train_seconds"] = r.TrainSeconds;
             node["events_per_second"] = r.EventsPerSecond;
             if (r.Settings is { Count: > 0 } used) node["settings"] = new JsonArray(used.Select(u => (JsonNode?)u).ToArray());
@@ -147,6 +148,13 @@ public static class EvaluationWriter
             row.Add(r.Seeds.ToString(CultureInfo.InvariantCulture));
             return row;
         }));
+        if (report.Results.Any(r => r.NaNTargets > 0))
+        {
+            md.AppendLine(Inv($"**Warning**: targets scored NaN, ranked last ({d.Items:N0}) and kept in the metrics:")).AppendLine();
+            foreach (var r in report.Results.Where(r => r.NaNTargets > 0))
+                md.AppendLine(Inv($"- **{r.Model}**: {r.NaNTargets:N0} predictions over {r.Seeds} seed(s)"));
+            md.AppendLine();
+        }
         md.AppendLine($"![Metrics per model]({MetricsChart})").AppendLine();
         if (report.Results.Any(r => r.Settings is { Count: > 0 }))
         {

@@ -40,6 +40,9 @@ public static class Evaluator
             progress.Report(predictions.Count);
         }
         progress.Done();
+        int nan = predictions.Count(p => p.NaNScore);
+        if (nan > 0)
+            Console.Error.WriteLine($"warning: {ranker.Name} (seed {seed}) scored the target NaN in {nan:N0} of {predictions.Count:N0} predictions; they rank last ({items.TableSize - 1:N0})");
         return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond, settings);
     }
 
@@ -90,7 +93,8 @@ public static class Evaluator
                 comparison = Compare(SeedAveragedReciprocalRanks(next[model]), referenceRr, model, options.ReferenceModel);
             results.Add(new ModelResult(model, modelRuns.Count, metrics, next[model][0].Count,
                 modelRuns.Average(r => r.TrainSeconds), modelRuns.Average(r => r.EventsPerSecond), comparison,
-                modelRuns.Select(r => r.Settings).OfType<string>().Distinct().ToList()));
+                modelRuns.Select(r => r.Settings).OfType<string>().Distinct().ToList(),
+                modelRuns.Sum(r => r.Predictions.LongCount(p => p.NaNScore))));
         }
 
         int threshold = options.HistoryThreshold;

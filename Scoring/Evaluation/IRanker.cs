@@ -19,5 +19,6 @@ public interface IRanker
 /// <summary>
 /// One ranked prediction: the user (dense index), the position in the test session (0 = session start, t = after
 /// seeing t items), the target item, its conservative rank among all N items and the top-K list (best first).
+/// <see cref="NaNScore"/>: the model scored the target NaN, so it ranks last (N); the evaluation counts these.
 /// </summary>
-public readonly record struct Prediction(int UserIdx, int Position, int Target, int Rank, int[] TopK);
+public readonly record struct Prediction(int UserIdx, int Position, int Target, int Rank, int[] TopK, bool NaNScore = false);

@@ -50,7 +50,7 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
                 {
                     if (rows.Position[i] == 0 && !starts) continue;
                     predictions.Add(new Prediction(data.Users[rows.UserBlock[i]], rows.Position[i], rows.Target[i],
-                        (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray()));
+                        (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray(), rows.NaNTarget[i]));
                 }
             }, null, ct);
         // The harness pairs predictions across models by (user, position): keep a stable order.

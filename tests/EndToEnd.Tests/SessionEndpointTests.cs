@@ -61,8 +61,11 @@ public sealed class SessionEndpointTests
         return top!;
     }
 
-    /// <summary>hrnn-all also feeds the stored user state c_u at every click, so it is checked as well.</summary>
+    /// <summary>Every model kind: hrnn-init and hrnn-all start from s_0 (hrnn-all also feeds c_u at every click), rnn
+    /// from the zero state of a fresh session, rnn-concat from the state after the user's last item.</summary>
     [Theory]
+    [InlineData("rnn")]
+    [InlineData("rnn-concat")]
     [InlineData("hrnn-init")]
     [InlineData("hrnn-all")]
     public async Task Session_endpoint_top_k_equals_the_model_offline_for_the_same_clicks(string model)

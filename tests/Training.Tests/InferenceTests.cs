@@ -1,3 +1,4 @@
+using HrnnPipeline.Features;
 using HrnnPipeline.Training;
 using static TorchSharp.torch;
 
@@ -79,5 +80,41 @@ public sealed class InferenceTests
         // Item 4 was played 3 times, 9 twice, 2 once in 6 events: h = 3/6, 2/6, 1/6.
         Assert.Equal([4, 9, 2], top!);
         Assert.Equal([0.5f, 1 / 3f, 1 / 6f], scores!, (x, y) => Math.Abs(x - y) < 1e-6);
+    }
+
+    static Dictionary<int, (int[] Items, int SeenFill)> Captured(HrnnModel model, SessionDataset data, int k, bool excludeSeen)
+    {
+        var lists = new Dictionary<int, (int[], int)>();
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 2, k) { CaptureFinal = true, ExcludeSeen = excludeSeen }, null, rows =>
+        {
+            for (int r = 0; r < rows.UserBlock.Length; r++)
+                lists[rows.UserBlock[r]] = (rows.TopK.AsSpan(r * rows.K, rows.K).ToArray(), rows.SeenFill[r]);
+        });
+        return lists;
+    }
+
+    /// <summary>The score stage's --exclude-seen: unseen items first, in the model's order, then (only where fewer than
+    /// k are unseen) the best-scored seen ones, so even a user who has seen the whole catalogue gets k items.</summary>
+    [Theory]
+    [InlineData(ModelKind.HrnnInit)]
+    [InlineData(ModelKind.RnnConcat)]
+    public void Excluding_seen_items_fills_a_short_unseen_list_with_the_best_seen_items(ModelKind kind)
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(5);
+        using var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        // Items 1..9: user 0 has seen all of them, user 1 seven, user 2 two.
+        var data = TestData.FromLists([[[1, 2, 3, 4, 5], [6, 7, 8, 9]], [[1, 2, 3], [4, 5, 6, 7]], [[8, 9], [9, 8]]]);
+        var everything = Captured(model, data, k: 9, excludeSeen: false);
+        var excluded = Captured(model, data, k: 5, excludeSeen: true);
+        int[][] seen = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7], [8, 9]];
+        for (int u = 0; u < 3; u++)
+        {
+            var ranked = everything[u].Items;
+            var expected = ranked.Where(i => !seen[u].Contains(i)).Concat(ranked.Where(seen[u].Contains)).Take(5).ToArray();
+            Assert.Equal(expected, excluded[u].Items);
+            Assert.Equal(Math.Max(0, 5 - (9 - seen[u].Length)), excluded[u].SeenFill);
+        }
+        Assert.All(everything.Values, list => Assert.Equal(0, list.SeenFill));
     }
 }

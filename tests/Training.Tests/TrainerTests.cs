@@ -51,6 +51,31 @@ public sealed class TrainerTests(ITestOutputHelper output)
         Assert.All(result.Epochs, e => Assert.InRange(e.ValidMrr!.Value, 0.0, 1.0));
     }
 
+    /// <summary>The start objective trains only the start head, so with it or without it the next-item training is the
+    /// same: the logged losses must be too (they are the figures rnn and hrnn compare on), and the start loss is logged
+    /// apart.</summary>
+    [Fact]
+    public void The_logged_loss_is_the_next_item_loss_and_the_start_loss_is_logged_apart()
+    {
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(80, 150, seed: 6);
+        EpochResult[] Epochs(HrnnSettings settings)
+        {
+            using var trainer = new HrnnTrainer(settings, items, CPU, Directory.CreateTempSubdirectory("hrnn-start-loss").FullName);
+            return [.. trainer.Train(train, valid, resume: false).Epochs];
+        }
+        var withStart = Epochs(Small(ModelKind.HrnnInit, epochs: 2) with { SessionStartWeight = 1 });
+        var withoutStart = Epochs(Small(ModelKind.HrnnInit, epochs: 2) with { SessionStartWeight = 0 });
+        var rnn = Epochs(Small(ModelKind.Rnn, epochs: 2));
+
+        Assert.Equal(withoutStart.Select(e => e.Loss), withStart.Select(e => e.Loss));
+        // Validation likewise: its loss is the next-item one, so the trained start head changes nothing there.
+        Assert.Equal(withoutStart.Select(e => e.ValidLoss), withStart.Select(e => e.ValidLoss));
+        Assert.All(withStart, e => Assert.True(e.StartLoss > 0, $"epoch {e.Epoch}: start loss {e.StartLoss}"));
+        Assert.All(withoutStart, e => Assert.Null(e.StartLoss));
+        Assert.All(rnn, e => { Assert.Null(e.StartLoss); Assert.True(e.Loss > 0); });
+    }
+
     [Fact]
     public void Native_memory_stays_flat_across_epochs()
     {

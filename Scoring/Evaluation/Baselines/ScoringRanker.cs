@@ -74,7 +74,7 @@ public abstract class ScoringRanker : IRanker
                     int target = items[t];
                     scorer.Score(items[..t], scores);
                     predictions.Add(new Prediction(user, t, target,
-                        Ranking.ConservativeRank(scores, target), Ranking.TopK(scores, topK)));
+                        Ranking.ConservativeRank(scores, target), Ranking.TopK(scores, topK), float.IsNaN(scores[target])));
                 }
             }
             return predictions;
