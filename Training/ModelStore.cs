@@ -8,7 +8,8 @@ namespace HrnnPipeline.Training;
 
 /// <summary>
 /// Trained models on disk: <c>models/&lt;version&gt;/model.hrnn</c> (settings and weights), <c>items.arrow</c> (the
-/// item map the weights are indexed by) and <c>train-summary.json</c>; <c>models/latest</c> names the newest version.
+/// item map the weights are indexed by), <c>train-summary.json</c> and, once `evaluate --version` has evaluated it,
+/// <c>evaluation.json</c>; <c>models/latest</c> names the newest version.
 /// Scoring and the read API load from here, so a model always travels with its item map.
 /// </summary>
 public static class ModelStore
@@ -16,6 +17,8 @@ public static class ModelStore
     public const string ModelFile = "model.hrnn";
     public const string ItemsFile = "items.arrow";
     public const string SummaryFile = "train-summary.json";
+    /// <summary>Written by `evaluate --version`: the evaluation of this very version, which publishing attaches to it.</summary>
+    public const string EvaluationFile = "evaluation.json";
     const string LatestFile = "latest";
 
     public static string NewVersion(HrnnSettings settings) =>

@@ -74,7 +74,9 @@ public sealed class PipelineStages(PipelineConfiguration config)
         var modelDir = Path.Combine(_work.Models, version);
         var items = IdMap.Read(Path.Combine(modelDir, ModelStore.ItemsFile));
         var trainingSummary = File.ReadAllText(Path.Combine(modelDir, ModelStore.SummaryFile));
-        var evaluation = _work.SummaryFile("evaluate");
+        // Only an evaluation of this very version (`evaluate --version`, kept in the version's folder) is attached;
+        // what `evaluate` last wrote in the work folder may be of other models trained on other data.
+        var evaluation = Path.Combine(modelDir, ModelStore.EvaluationFile);
         await using var store = await OpenStoreAsync(ct);
         var result = await new Publisher(new PublishOptions { ExportsDirectory = _work.Exports })
             .PublishAsync(Path.Combine(_work.Scores, version), version, shardCount, items, trainingSummary,

@@ -59,10 +59,14 @@ public sealed record SliceMetrics(string Model, IReadOnlyDictionary<string, doub
 /// <summary>One breakdown dimension: its buckets in order, each with the metrics per model.</summary>
 public sealed record Breakdown(string Name, IReadOnlyList<(string Bucket, IReadOnlyList<SliceMetrics> Models)> Buckets);
 
-/// <summary>Everything evaluation.json and report.md show.</summary>
+/// <summary>Everything evaluation.json and report.md show. <see cref="ModelVersion"/>: the stored model version among
+/// the results (evaluated as stored, not retrained), if any; publishing attaches the evaluation to that version only.</summary>
 public sealed record EvaluationReport(
     DatasetStats Dataset,
     EvaluationOptions Options,
     IReadOnlyList<ModelResult> Results,
     IReadOnlyList<Breakdown> Breakdowns,
-    IReadOnlyList<SliceMetrics> SessionStart);
+    IReadOnlyList<SliceMetrics> SessionStart)
+{
+    public string? ModelVersion { get; init; }
+}

@@ -62,6 +62,7 @@ public static class EvaluationWriter
                 ["reference_model"] = report.Options.ReferenceModel,
             },
         };
+        if (report.ModelVersion is { } version) root["model_version"] = version;
         var results = new JsonArray();
         foreach (var r in report.Results)
         {
@@ -123,6 +124,8 @@ public static class EvaluationWriter
         bool anyReference = report.Results.Any(r => r.VsReference is not null);
 
         md.AppendLine("# Evaluation").AppendLine();
+        if (report.ModelVersion is { } version)
+            md.AppendLine($"Model version `{version}` is evaluated as stored (its weights and reminder mix, not retrained).").AppendLine();
         md.AppendLine("## Dataset").AppendLine();
         md.AppendLine("| users | items | train sessions | train events | test sessions | test events |");
         md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");

@@ -19,7 +19,9 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
 
     /// <summary>HRNN predicts a session's first item from its initial state when trained for it; rnn-concat from the
     /// end of the previous session; a session-only rnn cannot.</summary>
-    public bool CanRankSessionStart =>
+    public bool CanRankSessionStart => RanksSessionStart(settings);
+
+    internal static bool RanksSessionStart(HrnnSettings settings) =>
         settings.Model == ModelKind.RnnConcat || (settings.HasUserGru && settings.SessionStartWeight > 0);
 
     public TrainResult? Result { get; private set; }
@@ -36,12 +38,17 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
         Result = _trainer.Train(fit, valid, resume: false);
     }
 
-    public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct)
+    public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct) =>
+        RankWith(_trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct);
+
+    /// <summary>Every test prediction of a trained model, each user's history run through it first.</summary>
+    internal static IEnumerable<Prediction> RankWith(HrnnModel model, torch.Device device, SessionDataset history, SessionDataset test,
+        int topK, CancellationToken ct)
     {
-        var model = _trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank");
+        var settings = model.Settings;
         var (data, evaluated) = EvaluationSequences.Join(history, test);
         var predictions = new List<Prediction>();
-        bool starts = CanRankSessionStart;
+        bool starts = RanksSessionStart(settings);
         new HrnnInference(model, device).Run(
             new HrnnInference.Request(data, Math.Max(settings.BatchSize, 256), topK) { EvalSessions = evaluated },
             rows =>
