@@ -1,4 +1,5 @@
 using HrnnPipeline.Features;
+using HrnnPipeline.ServiceDefaults;
 using static TorchSharp.torch;
 
 namespace HrnnPipeline.Training;
@@ -40,6 +41,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         public int[]? UserOrder { get; init; }
         /// <summary>Collects the validation figures that choose the model's <see cref="ReminderMix"/>.</summary>
         public ReminderFit? Fit { get; init; }
+        /// <summary>Reports the events run through the model, a chunk at a time.</summary>
+        public ProgressReporter? Progress { get; init; }
     }
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
@@ -50,13 +53,16 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         var order = request.UserOrder ?? Enumerable.Range(0, data.UserCount).ToArray();
         var batcher = new UserParallelBatcher(data, model.Settings.Model, request.BatchSize, order,
             request.EvalSessions, request.CaptureFinal);
-        int batch = request.BatchSize, k = Math.Min(request.TopK, model.ItemTableSize - 1);
+        int k = Math.Min(request.TopK, model.ItemTableSize - 1);
         using var _ = no_grad();
-        var state = model.ZeroState(batch, device);
+        var state = model.ZeroState(request.BatchSize, device);
         var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
-        foreach (var chunk in batcher.Chunks(StepsPerChunk))
+        long fed = 0;
+        foreach (var chunk in batcher.Chunks(StepsPerChunk, narrowTail: true))
         {
             ct.ThrowIfCancellationRequested();
+            if (chunk.KeptSlots is { } kept) state = Narrow(state, kept);
+            int batch = chunk.Batch;
             using var scope = NewDisposeScope();
             var (inputs, sessionStart, userStart) = Upload(chunk);
             var queries = new List<Tensor>();
@@ -122,9 +128,25 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     predRows.ToArray(), mixer, request.Fit));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer));
+            if (request.Progress is { } progress)
+            {
+                fed += chunk.Event.Take(chunk.Steps * batch).Count(e => e >= 0);
+                progress.Report(fed);
+            }
         }
+        request.Progress?.Done();
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
+    }
+
+    /// <summary>The states of the kept slots only, in their new order; the old states are freed.</summary>
+    HrnnModel.State Narrow(HrnnModel.State state, int[] kept)
+    {
+        using var index = tensor(kept.Select(b => (long)b).ToArray()).to(device);
+        var narrowed = new HrnnModel.State(state.Session.Select(s => s.index_select(0, index)).ToArray(), state.User?.index_select(0, index));
+        foreach (var s in state.Session) s.Dispose();
+        state.User?.Dispose();
+        return narrowed;
     }
 
     (Tensor[] Inputs, Tensor[] SessionStart, Tensor[] UserStart) Upload(StepChunk chunk)

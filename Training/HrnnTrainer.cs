@@ -13,7 +13,7 @@ namespace HrnnPipeline.Training;
 /// over the session starts it trained on, before its weight), null for models without it. The objective trained is
 /// Loss + SessionStartWeight x StartLoss per step.</summary>
 public sealed record EpochResult(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
-    double Seconds, double EventsPerSecond);
+    double Seconds, double EventsPerSecond, double ValidSeconds = 0);
 
 public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
     double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch, ReminderMix Reminders);
@@ -113,7 +113,8 @@ public sealed class HrnnTrainer : IDisposable
             double? validLoss = null, recall = null, mrr = null;
             if (validation.Data is not null)
                 (validLoss, recall, mrr) = Validate(validation.Data, validation.Evaluated, ct);
-            var result = new EpochResult(epoch, loss, startLoss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9));
+            var result = new EpochResult(epoch, loss, startLoss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9),
+                clock.Elapsed.TotalSeconds - trainSeconds);
             epochs.Add(result);
             // Without a validation split the last epoch is the best one.
             double metric = mrr ?? epoch;
@@ -338,7 +339,8 @@ public sealed class HrnnTrainer : IDisposable
         using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
         long n = 0;
-        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated },
+        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1)
+            { EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events") },
             rows =>
             {
                 for (int i = 0; i < rows.Rank.Length; i++)

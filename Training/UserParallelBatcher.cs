@@ -37,6 +37,9 @@ public sealed class StepChunk(int steps, int batch)
     /// <summary>Index in the dataset's events of the row's input item; -1 for a capture row without one.</summary>
     public int[] Event { get; } = new int[steps * batch];
     public int TargetCount { get; internal set; }
+    /// <summary>For each slot, the previous chunk's slot it continues (the states to carry over): set when the batch
+    /// narrowed to the slots still running; null when the slots are the previous chunk's.</summary>
+    public int[]? KeptSlots { get; internal set; }
 }
 
 /// <summary>
@@ -88,21 +91,36 @@ public sealed class UserParallelBatcher
 
     readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated, int Event);
 
-    public IEnumerable<StepChunk> Chunks(int stepsPerChunk)
+    /// <param name="narrowTail">Once no user is left to take a slot, drop the slots that ran dry between chunks
+    /// (<see cref="StepChunk.KeptSlots"/>), so the tail, where a few heavy users still run, steps a narrow batch
+    /// instead of a full one. Inference only: in training the batch shape feeds dropout's random draws.</param>
+    public IEnumerable<StepChunk> Chunks(int stepsPerChunk, bool narrowTail = false)
     {
         var slots = new IEnumerator<Step>?[_batch];
         var slotUser = new int[_batch];
         int nextUser = 0;
         while (true)
         {
-            var chunk = new StepChunk(stepsPerChunk, _batch);
+            int[]? kept = null;
+            if (narrowTail && nextUser >= _units.Length)
+            {
+                kept = Enumerable.Range(0, slots.Length).Where(b => slots[b] is not null).ToArray();
+                if (kept.Length == 0 || kept.Length > slots.Length / 2) kept = null;
+                else
+                {
+                    slots = kept.Select(b => slots[b]).ToArray();
+                    slotUser = kept.Select(b => slotUser[b]).ToArray();
+                }
+            }
+            int width = slots.Length;
+            var chunk = new StepChunk(stepsPerChunk, width) { KeptSlots = kept };
             int t = 0;
             for (; t < stepsPerChunk; t++)
             {
                 bool any = false;
-                for (int b = 0; b < _batch; b++)
+                for (int b = 0; b < width; b++)
                 {
-                    int row = t * _batch + b;
+                    int row = t * width + b;
                     chunk.EvalUser[row] = -1;
                     chunk.User[row] = -1;
                     chunk.Event[row] = -1;

@@ -22,20 +22,24 @@ public sealed class BaselineReferenceTests(LastfmFixture lastfm)
 
     // Figures printed by shared/reference/baselines.py on the same split (n = 821 predictions).
     [Theory]
-    [InlineData("pop", 0.0134, 0.0048, 0.0499, 0.0075)]
-    [InlineData("ppop", 0.1547, 0.0712, 0.3922, 0.0960)]
-    [InlineData("item-knn", 0.5603, 0.3269, 0.7040, 0.3443)]
-    [InlineData("sknn", 0.4312, 0.1533, 0.7223, 0.1893)]
-    public void Baselines_match_the_python_reference_within_one_hundredth(
-        string model, double recall5, double mrr5, double recall20, double mrr20)
+    [InlineData("pop", 0.0134, 0.0048, 0.0499, 0.0075, 0.00005)]
+    [InlineData("ppop", 0.1547, 0.0712, 0.3922, 0.0960, 0.00005)]
+    [InlineData("item-knn", 0.5603, 0.3269, 0.7040, 0.3443, 0.00005)]
+    // sknn: both recalls agree to the digit, so the same targets reach the top 5 and the top 20; the MRRs are 0.0007
+    // higher here (0.1540 and 0.1901): the order inside those lists differs for a few targets (cause not found yet:
+    // neighbour ties are broken as the reference does; our scores are float32, its float64).
+    [InlineData("sknn", 0.4312, 0.1533, 0.7223, 0.1893, 0.001)]
+    public void Baselines_match_the_python_reference(
+        string model, double recall5, double mrr5, double recall20, double mrr20, double tolerance)
     {
         var next = lastfm.Runs[model].Predictions.Where(p => p.Position >= 1).ToList();
         Assert.Equal(821, next.Count);
         var m = Metrics.Compute(next, [5, 20], lastfm.Split.Items.Counts);
-        Assert.Equal(recall5, m["recall@5"], 0.01);
-        Assert.Equal(mrr5, m["mrr@5"], 0.01);
-        Assert.Equal(recall20, m["recall@20"], 0.01);
-        Assert.Equal(mrr20, m["mrr@20"], 0.01);
+        // The reference prints four decimals: the same predictions agree to its rounding (pop's MRR@5 is 0.0048, so a
+        // tolerance of a hundredth would accept anything). Recall always to the digit.
+        var off = new[] { ("recall@5", recall5), ("mrr@5", mrr5), ("recall@20", recall20), ("mrr@20", mrr20) }
+            .Where(x => Math.Abs(m[x.Item1] - x.Item2) > (x.Item1.StartsWith("recall") ? 0.00005 : tolerance) + 1e-12).Select(x => $"{x.Item1} {m[x.Item1]:F6} (reference {x.Item2:F4})").ToList();
+        Assert.True(off.Count == 0, $"{model}: {string.Join(", ", off)}");
     }
 }
 

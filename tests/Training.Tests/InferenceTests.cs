@@ -6,10 +6,24 @@ namespace HrnnPipeline.Tests.Training;
 
 public sealed class InferenceTests
 {
-    static List<(int User, int Position, int Target, long Rank)> Predictions(HrnnModel model, int batch)
+    /// <summary>A small untrained model. hrnn-all starts with zero user-to-session weights (it begins as hrnn-init):
+    /// here they are drawn at random, so the per-step user input is really exercised.</summary>
+    static HrnnModel RandomModel(ModelKind kind)
     {
-        var history = TestData.FromLists([[[1, 2, 3], [4, 5]], [[6, 7, 8]], [[2, 9], [3, 4, 5]], [[7, 1]]]);
-        var test = TestData.FromLists([[[5, 6, 7]], [[8, 9]], [[1, 2, 3, 4]], [[9, 8, 7]]]);
+        var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        var perStep = model.named_parameters().Where(p => p.name.Contains("userToSession")).ToList();
+        Assert.Equal(kind == ModelKind.HrnnAll ? 1 : 0, perStep.Count);
+        using (no_grad()) foreach (var (_, p) in perStep) p.normal_(0, 0.5);
+        return model;
+    }
+
+    static List<(int User, int Position, int Target, long Rank)> Predictions(HrnnModel model, int batch) =>
+        Predictions(model, batch, TestData.FromLists([[[1, 2, 3], [4, 5]], [[6, 7, 8]], [[2, 9], [3, 4, 5]], [[7, 1]]]),
+            TestData.FromLists([[[5, 6, 7]], [[8, 9]], [[1, 2, 3, 4]], [[9, 8, 7]]]));
+
+    /// <summary>Every test prediction, ordered by user and position.</summary>
+    static List<(int User, int Position, int Target, long Rank)> Predictions(HrnnModel model, int batch, SessionDataset history, SessionDataset test)
+    {
         var (data, evaluated) = EvaluationSequences.Join(history, test);
         var result = new List<(int, int, int, long)>();
         new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, batch, 3) { EvalSessions = evaluated }, rows =>
@@ -28,7 +42,7 @@ public sealed class InferenceTests
     {
         TorchRuntime.EnsureLoaded();
         manual_seed(3);
-        using var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        using var model = RandomModel(kind);
         // One slot cannot mix up rows; several slots score start and next-item rows of many users in one block.
         var alone = Predictions(model, batch: 1);
         var together = Predictions(model, batch: 4);
@@ -36,6 +50,46 @@ public sealed class InferenceTests
         // Every test position is predicted once: positions 1..n-1, plus the session start where the model can.
         Assert.Contains(alone, p => p.Position == 0);
         Assert.Equal(alone.Count, alone.Distinct().Count());
+    }
+
+    /// <summary>Once no user is left to take a freed slot, the batch narrows to the slots still running: the tail, where a
+    /// heavy user runs alone for thousands of steps, must rank exactly as a full batch (and one user at a time) does.</summary>
+    [Theory]
+    [InlineData(ModelKind.HrnnInit)]
+    [InlineData(ModelKind.HrnnAll)]
+    [InlineData(ModelKind.Rnn)]
+    public void A_narrowed_tail_ranks_exactly_as_one_user_at_a_time(ModelKind kind)
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(7);
+        using var model = RandomModel(kind);
+        // Six users, one of them far longer than the rest: several 64-step chunks run after the others are done.
+        var rng = new Random(4);
+        int[] Session(int length) => [.. Enumerable.Range(0, length).Select(_ => rng.Next(1, 10))];
+        int[][][] Users() => [.. Enumerable.Range(0, 6).Select(u => Enumerable.Range(0, u == 2 ? 80 : 2 + u).Select(_ => Session(3 + rng.Next(3))).ToArray())];
+        var history = TestData.FromLists(Users());
+        var test = TestData.FromLists([.. Enumerable.Range(0, 6).Select(_ => new[] { Session(4) })]);
+        List<(int User, int Position, int Target, long Rank)> Ranks(int batch) => Predictions(model, batch, history, test);
+        List<(int, float[])> Captures(int batch)
+        {
+            var states = new List<(int, float[])>();
+            new HrnnInference(model, CPU).Run(new HrnnInference.Request(history, batch, 3) { CaptureFinal = true }, null, rows =>
+            {
+                int width = rows.SessionState.Length / rows.UserBlock.Length;
+                for (int i = 0; i < rows.UserBlock.Length; i++) states.Add((rows.UserBlock[i], rows.SessionState[(i * width)..((i + 1) * width)]));
+            });
+            return [.. states.OrderBy(s => s.Item1)];
+        }
+        var alone = Ranks(1);
+        Assert.Equal(alone, Ranks(6));
+        Assert.Equal(alone, Ranks(4));
+        Assert.Equal(6 * 3 + (kind == ModelKind.Rnn ? 0 : 6), alone.Count);
+        var captured = Captures(1);
+        Assert.Equal(6, captured.Count);
+        Assert.Equal(captured.Select(c => c.Item1), Captures(4).Select(c => c.Item1));
+        // States agree to float rounding (a product over 4 rows may sum in another order than over 1).
+        foreach (var (a, b) in captured.Zip(Captures(4)))
+            Assert.All(a.Item2.Zip(b.Item2), p => Assert.Equal(p.First, p.Second, 1e-6));
     }
 
     /// <summary>The state a user's next session starts from, captured as scoring does.</summary>
@@ -55,7 +109,7 @@ public sealed class InferenceTests
     {
         TorchRuntime.EnsureLoaded();
         manual_seed(5);
-        using var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        using var model = RandomModel(kind);
         // Two histories that differ only in the very last click.
         var a = NextSessionState(model, [[[1, 2, 3], [4, 5, 6]]]);
         var b = NextSessionState(model, [[[1, 2, 3], [4, 5, 7]]]);
@@ -102,7 +156,7 @@ public sealed class InferenceTests
     {
         TorchRuntime.EnsureLoaded();
         manual_seed(5);
-        using var model = new HrnnModel(new HrnnSettings { Model = kind, SessionHidden = 8, UserHidden = 8 }, 10);
+        using var model = RandomModel(kind);
         // Items 1..9: user 0 has seen all of them, user 1 seven, user 2 two.
         var data = TestData.FromLists([[[1, 2, 3, 4, 5], [6, 7, 8, 9]], [[1, 2, 3], [4, 5, 6, 7]], [[8, 9], [9, 8]]]);
         var everything = Captured(model, data, k: 9, excludeSeen: false);
