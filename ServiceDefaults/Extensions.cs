@@ -57,7 +57,12 @@ public static class Extensions
             logging.IncludeScopes = true;
         });
         builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName))
+            // Under the Aspire AppHost, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the resource (and the
+            // replica) so the dashboard ties the telemetry to it; our own name is only for a host started by hand.
+            .ConfigureResource(resource =>
+            {
+                if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_SERVICE_NAME"])) resource.AddService(serviceName);
+            })
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddRuntimeInstrumentation()
