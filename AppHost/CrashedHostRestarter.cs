@@ -25,7 +25,9 @@ sealed partial class CrashedHostRestarter(ResourceNotificationService notificati
             await foreach (var e in notifications.WatchAsync(stoppingToken))
             {
                 if (!Supervised.Contains(e.Resource.Name) || lifetime.ApplicationStopping.IsCancellationRequested) continue;
-                if (e.Snapshot.State?.Text != KnownResourceStates.Exited || e.Snapshot.ExitCode is null or 0) continue;
+                if (!KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text)) continue;
+                Ended(logger, e.ResourceId, e.Snapshot.State?.Text, e.Snapshot.ExitCode);
+                if (e.Snapshot.ExitCode is null or 0) continue;
                 var times = _restarts.TryGetValue(e.ResourceId, out var list) ? list : _restarts[e.ResourceId] = [];
                 times.RemoveAll(t => DateTime.UtcNow - t > Window);
                 if (times.Count >= MaxRestarts)
@@ -44,6 +46,9 @@ sealed partial class CrashedHostRestarter(ResourceNotificationService notificati
         {
         }
     }
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Information, Message = "{Resource} is {State} (exit code {ExitCode})")]
+    static partial void Ended(ILogger logger, string resource, string? state, int? exitCode);
 
     [LoggerMessage(EventId = 2200, Level = LogLevel.Warning, Message = "{Resource} exited with code {ExitCode}: starting it again")]
     static partial void Restarting(ILogger logger, string resource, int exitCode);
