@@ -27,7 +27,7 @@ sealed class DeploymentBanner(DeploymentSettings settings, WorkDirectory work, I
             : "ConnectionStrings:postgres";
         const string user = "{user}";
         Console.WriteLine($"""
-            HrnnPipeline deployment (Ctrl-C or SIGTERM stops every process, PostgreSQL included)
+            HrnnPipeline deployment (Ctrl-C or SIGTERM stops every process it started, PostgreSQL included)
               Aspire dashboard    {(string.IsNullOrEmpty(dashboard) || configuration.GetValue<bool>("DOTNET_DASHBOARD_DISABLED") ? "off" : dashboard)}
               Hangfire dashboard  {scheduler}{PipelineHost.DashboardPath}
               read API            {scheduler}/users/{user}/recommendations   (health: {scheduler}{ServiceDefaults.Extensions.HealthPath})

@@ -61,7 +61,8 @@ public static class PipelineAppModel
         }
 
         var schedulerUrl = $"http://{settings.SchedulerHost}:{settings.SchedulerPort.ToString(CultureInfo.InvariantCulture)}";
-        Host(Scheduler, "serve", "--urls", schedulerUrl)
+        // Here: on 127.0.0.1 only. Deployed: on every interface of its machine, on the port the manifest binds (HTTP_PORTS).
+        Host(Scheduler, publish ? ["serve"] : ["serve", "--urls", schedulerUrl])
             .WithHttpEndpoint(port: settings.SchedulerPort, targetPort: settings.SchedulerPort, isProxied: false)
             .WithHttpHealthCheck(ServiceDefaults.Extensions.HealthPath)
             .WithUrl($"{schedulerUrl}{PipelineHost.DashboardPath}", "Hangfire dashboard");
