@@ -20,6 +20,8 @@ namespace HrnnPipeline.ServiceDefaults;
 /// What every host of the pipeline gets (serve, worker, trigger): one-line structured console logs on stderr (stdout
 /// stays for results), OpenTelemetry traces, metrics and logs (exported over OTLP only when
 /// OTEL_EXPORTER_OTLP_ENDPOINT is set), and health checks that <see cref="MapDefaultEndpoints"/> serves at /healthz.
+/// These are the Aspire service defaults: under the AppHost every host gets the OTLP endpoint and its resource's
+/// name, so its telemetry (the HrnnPipeline activity source and meter included) lands in the Aspire dashboard.
 /// </summary>
 public static class Extensions
 {
