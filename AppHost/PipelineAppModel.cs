@@ -1,6 +1,7 @@
 using System.Globalization;
 using HrnnPipeline.AppHost.Hosting;
 using HrnnPipeline.ServiceDefaults;
+using HrnnPipeline.ServiceDefaults.Postgres;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -43,31 +44,30 @@ public static class PipelineAppModel
                 : builder.AddConnectionString(Postgres);
             work = folder.Root;
             builder.Services.AddHostedService<CrashedHostRestarter>();
+            builder.Services.AddHostedService(sp => new DeploymentShutdown(sp, sp.GetService<LocalPostgresCluster>()));
             builder.Services.AddHostedService(sp => new DeploymentBanner(settings, folder, sp));
         }
 
-        IResourceBuilder<ProjectResource> Host(string name, params string[] args)
-        {
-            var host = builder.AddProject<Projects.Pipeline>(name)
-                .WithArgs(args)
-                .WithReference(postgres)
-                .WaitFor(postgres)
-                .WithEnvironment(context =>
-                {
-                    if (!publish) Forward(configuration, context.EnvironmentVariables);
-                    context.EnvironmentVariables["Pipeline__Work"] = work;
-                });
-            return host;
-        }
+        IResourceBuilder<ProjectResource> Host(string name, params string[] args) => builder.AddProject<Projects.Pipeline>(name)
+            .WithArgs(args)
+            .WithReference(postgres)
+            .WaitFor(postgres)
+            .WithEnvironment(context =>
+            {
+                if (!publish) Forward(configuration, context.EnvironmentVariables);
+                context.EnvironmentVariables["Pipeline__Work"] = work;
+            });
 
         var schedulerUrl = $"http://{settings.SchedulerHost}:{settings.SchedulerPort.ToString(CultureInfo.InvariantCulture)}";
         // Here: on 127.0.0.1 only. Deployed: on every interface of its machine, on the port the manifest binds (HTTP_PORTS).
-        Host(Scheduler, publish ? ["serve"] : ["serve", "--urls", schedulerUrl])
+        var scheduler = Host(Scheduler, publish ? ["serve"] : ["serve", "--urls", schedulerUrl])
             .WithHttpEndpoint(port: settings.SchedulerPort, targetPort: settings.SchedulerPort, isProxied: false)
             .WithHttpHealthCheck(ServiceDefaults.Extensions.HealthPath)
             .WithUrl($"{schedulerUrl}{PipelineHost.DashboardPath}", "Hangfire dashboard");
-        Host(GpuWorker, "worker", "--queues", JobQueues.Gpu, "--device", settings.TrainingDevice);
-        Host(Worker, "worker", "--queues", JobQueues.Default).WithReplicas(settings.ScoreShards);
+        // The workers start once the scheduler is healthy: it has created Hangfire's schema and pipeline_runs, which
+        // several hosts creating at once on a fresh database would race on.
+        Host(GpuWorker, "worker", "--queues", JobQueues.Gpu, "--device", settings.TrainingDevice).WaitFor(scheduler);
+        Host(Worker, "worker", "--queues", JobQueues.Default).WithReplicas(settings.ScoreShards).WaitFor(scheduler);
         return builder;
     }
 

@@ -2,7 +2,6 @@ using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.ServiceDefaults.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Hosting;
 using Npgsql;
 
 namespace HrnnPipeline.AppHost;
@@ -27,8 +26,7 @@ public static class PrivatePostgresExtensions
     /// PostgreSQL from the machine's server binaries over <c>&lt;work&gt;/postgres</c> (initialised here on first use),
     /// listening on a free port of 127.0.0.1, as an executable resource (through runuser when the AppHost is root).
     /// Healthy once it accepts connections and the pipeline's database exists, so WaitFor holds the hosts until then.
-    /// It is stopped with <c>pg_ctl stop -m fast</c> when the AppHost stops, before the orchestrator stops the rest,
-    /// and again when the app is disposed (a failed start), so the cluster is always shut down cleanly.
+    /// <see cref="DeploymentShutdown"/> stops it (<c>pg_ctl stop -m fast</c>) after the hosts, so it is shut down cleanly.
     /// </summary>
     public static async Task<IResourceBuilder<IResourceWithConnectionString>> AddPrivatePostgresAsync(
         this IDistributedApplicationBuilder builder, string name, WorkDirectory work)
@@ -40,7 +38,7 @@ public static class PrivatePostgresExtensions
         var healthCheck = $"{name}-ready";
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(healthCheck,
             _ => new DatabaseReadyCheck(LocalPostgresCluster.ConnectionString(port, "postgres"), Database), HealthStatus.Unhealthy, null));
-        builder.Services.AddHostedService(sp => new PostgresShutdown(cluster, sp.GetRequiredService<IHostApplicationLifetime>()));
+        builder.Services.AddSingleton(cluster); // DeploymentShutdown stops it
         return builder.AddResource(resource)
             .WithArgs(args)
             .WithEndpoint("tcp", e =>
@@ -73,29 +71,5 @@ public static class PrivatePostgresExtensions
                 return HealthCheckResult.Unhealthy(e.Message);
             }
         }
-    }
-
-    /// <summary>Stops the server as the AppHost begins to stop (ApplicationStopping runs before the orchestrator
-    /// stops resources) and on dispose.</summary>
-    sealed class PostgresShutdown(LocalPostgresCluster cluster, IHostApplicationLifetime lifetime) : IHostedService, IDisposable
-    {
-        bool _stopped;
-
-        public Task StartAsync(CancellationToken ct)
-        {
-            lifetime.ApplicationStopping.Register(Stop);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
-
-        void Stop()
-        {
-            if (_stopped) return;
-            _stopped = true;
-            cluster.Stop();
-        }
-
-        public void Dispose() => Stop();
     }
 }

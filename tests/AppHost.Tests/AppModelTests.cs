@@ -107,14 +107,17 @@ public sealed class AppModelTests(ITestOutputHelper output)
     }
 
     /// <summary>No process of the deployment is left, and PostgreSQL was shut down cleanly (no recovery at the next start).</summary>
-    static void AssertNothingLeft(string work)
+    void AssertNothingLeft(string work)
     {
+        // The AppHost stops the hosts and then PostgreSQL before it returns; a moment's grace for the last exits.
+        var clock = Stopwatch.StartNew();
         var left = AppModelDeployment.ProcessesNaming(work);
-        for (int i = 0; i < 50 && left.Count > 0; i++)
+        while (left.Count > 0 && clock.Elapsed < TimeSpan.FromSeconds(5))
         {
-            Thread.Sleep(200); // the orchestrator reaps its last monitors just after the app stops
+            Thread.Sleep(100);
             left = AppModelDeployment.ProcessesNaming(work);
         }
+        output.WriteLine($"nothing left {clock.Elapsed.TotalSeconds:F1} s after the app was disposed");
         Assert.True(left.Count == 0, "still running:\n" + string.Join('\n', left));
         var control = Process.Start(new ProcessStartInfo(Path.Combine(HrnnPipeline.ServiceDefaults.Postgres.LocalPostgres.FindBinaries()!, "pg_controldata"), Path.Combine(work, "postgres"))
         {
