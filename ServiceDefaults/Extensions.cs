@@ -20,6 +20,8 @@ namespace HrnnPipeline.ServiceDefaults;
 /// What every host of the pipeline gets (serve, worker, trigger): one-line structured console logs on stderr (stdout
 /// stays for results), OpenTelemetry traces, metrics and logs (exported over OTLP only when
 /// OTEL_EXPORTER_OTLP_ENDPOINT is set), and health checks that <see cref="MapDefaultEndpoints"/> serves at /healthz.
+/// These are the Aspire service defaults: under the AppHost every host gets the OTLP endpoint and its resource's
+/// name, so its telemetry (the HrnnPipeline activity source and meter included) lands in the Aspire dashboard.
 /// </summary>
 public static class Extensions
 {
@@ -57,7 +59,12 @@ public static class Extensions
             logging.IncludeScopes = true;
         });
         builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName))
+            // Under the Aspire AppHost, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES name the resource (and the
+            // replica) so the dashboard ties the telemetry to it; our own name is only for a host started by hand.
+            .ConfigureResource(resource =>
+            {
+                if (string.IsNullOrWhiteSpace(builder.Configuration["OTEL_SERVICE_NAME"])) resource.AddService(serviceName);
+            })
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddRuntimeInstrumentation()

@@ -17,7 +17,7 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
     /// <summary>The superuser initdb creates; fixed so the connection string does not depend on who ran it.</summary>
     public const string SuperUser = "postgres";
 
-    const string InstallHint =
+    internal const string InstallHint =
         "install them (`apt-get install postgresql`) or set ConnectionStrings:postgres to an existing server";
 
     readonly string? _runAs;
@@ -122,7 +122,7 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
     static bool HasServerBinaries(string dir) =>
         File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")) && File.Exists(Path.Combine(dir, "postgres"));
 
-    static async Task InitAsync(string bin, string dataDirectory, string? runAs, CancellationToken ct)
+    internal static async Task InitAsync(string bin, string dataDirectory, string? runAs, CancellationToken ct)
     {
         // initdb wants an empty (or missing) folder and cleans up after itself when it fails, so anything else
         // there is not ours: refuse rather than risk someone's files.
@@ -154,7 +154,7 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
             throw new PipelineException($"{dataDirectory}: user {user} cannot reach it (a parent folder is not searchable by others); choose a work folder outside private home folders");
     }
 
-    static async Task<(bool Running, int Port)> RunningServerAsync(string bin, string dataDirectory, string? runAs, CancellationToken ct)
+    internal static async Task<(bool Running, int Port)> RunningServerAsync(string bin, string dataDirectory, string? runAs, CancellationToken ct)
     {
         var status = await RunAsync(Path.Combine(bin, "pg_ctl"), ["status", "-D", dataDirectory], runAs, ct);
         if (status.ExitCode != 0) return (false, 0); // 3: not running (a stale postmaster.pid is pg_ctl start's job)
@@ -187,7 +187,7 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
     /// The unix socket goes in the data folder, unless its path would exceed the kernel's 107-byte limit
     /// for socket names; /tmp is the fallback (the TCP port keeps the name unique there).
     /// </summary>
-    static string SocketDirectory(string dataDirectory) =>
+    internal static string SocketDirectory(string dataDirectory) =>
         Encoding.UTF8.GetByteCount(Path.Combine(dataDirectory, ".s.PGSQL.65535.lock")) < 100 && !dataDirectory.Contains('\'')
             ? dataDirectory
             : "/tmp";
@@ -214,25 +214,25 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    static int FreeLoopbackPort()
+    internal static int FreeLoopbackPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    static bool IsRoot() => Environment.UserName == "root";
+    internal static bool IsRoot() => Environment.UserName == "root";
 
-    static string UnprivilegedUser()
+    internal static string UnprivilegedUser()
     {
         var passwd = File.Exists("/etc/passwd") ? File.ReadAllLines("/etc/passwd") : [];
         return passwd.Any(line => line.StartsWith(SuperUser + ":", StringComparison.Ordinal)) ? SuperUser : "nobody";
     }
 
-    sealed record ProcessResult(int ExitCode, string Output);
+    internal sealed record ProcessResult(int ExitCode, string Output);
 
     /// <summary>Runs a tool (as <paramref name="runAs"/> via runuser when given) and captures stdout+stderr.</summary>
-    static async Task<ProcessResult> RunAsync(string file, IReadOnlyList<string> args, string? runAs, CancellationToken ct)
+    internal static async Task<ProcessResult> RunAsync(string file, IReadOnlyList<string> args, string? runAs, CancellationToken ct)
     {
         var start = new ProcessStartInfo
         {
@@ -278,6 +278,6 @@ public sealed class LocalPostgres : IAsyncDisposable, IDisposable
         }
     }
 
-    static string LastLine(string text) =>
+    internal static string LastLine(string text) =>
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
 }

@@ -140,7 +140,7 @@ public sealed class FrontDoorTests(PostgresFixture postgres)
         }
     }
 
-    static string PublishedUser(string parquet)
+    internal static string PublishedUser(string parquet)
     {
         using var conn = new DuckDB.NET.Data.DuckDBConnection("Data Source=:memory:");
         conn.Open();

@@ -1,0 +1,3 @@
+using HrnnPipeline.AppHost.Cli;
+
+return await PipelineCli.InvokeAsync(args);
