@@ -32,7 +32,7 @@ public sealed class HrnnTrainer : IDisposable
     readonly Device _device;
     readonly string _checkpointDir;
     readonly double[] _sampleCdf;
-    readonly Tensor? _logQ;
+    readonly LogQCorrection? _logQ;
     // Loss weights as tensors, not Scalars: see Scalars for why the hot path avoids temporary Scalars.
     readonly Tensor _bprReg;
     readonly Tensor _startWeight;
@@ -65,8 +65,7 @@ public sealed class HrnnTrainer : IDisposable
         _sampleCdf = weights.Select(w => acc += w / total).ToArray();
         _bprReg = tensor((float)settings.BprReg).to(device);
         _startWeight = tensor((float)settings.SessionStartWeight).to(device);
-        if (settings.LogQ > 0)
-            _logQ = tensor(weights.Select(w => (float)(settings.LogQ * Math.Log(Math.Max(w / total, 1e-12)))).ToArray()).to(device);
+        if (settings.LogQ > 0) _logQ = new LogQCorrection(items.Counts, settings.SampleAlpha, settings.LogQ, device);
     }
 
     string CheckpointPath => Path.Combine(_checkpointDir, "checkpoint.hrnn");
@@ -327,7 +326,7 @@ public sealed class HrnnTrainer : IDisposable
         var scores = HrnnModel.Score(query, outRows.index_select(0, columns), outBias.index_select(0, columns));
         // A column is a negative for a row when it holds a real item other than the row's own target.
         var negatives = columnItems.ne(Scalars.IntZero).unsqueeze(0).logical_and(columnItems.unsqueeze(0).ne(rowItems.unsqueeze(1)));
-        var logQ = _logQ?.index_select(0, columnItems);
+        var logQ = _logQ?.For(columnItems, (int)rowItems.shape[0]);
         return Losses.Compute(_s.Loss, scores, negatives, rowMask, _bprReg, logQ);
     }
 

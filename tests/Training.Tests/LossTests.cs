@@ -79,3 +79,19 @@ public sealed class LossTests
         Assert.Equal(first, all.item<float>(), 5);
     }
 }
+
+public sealed class LogQCorrectionTests
+{
+    [Fact]
+    public void In_batch_columns_are_corrected_by_the_data_distribution_and_sampled_ones_by_its_alpha_power()
+    {
+        TorchRuntime.EnsureLoaded();
+        // Supports 6, 3, 1; alpha 0.5. Two in-batch columns (items 1, 2), two sampled ones (items 3, 1).
+        using var logQ = new LogQCorrection([0, 6, 3, 1], sampleAlpha: 0.5, weight: 1.0, CPU);
+        var values = logQ.For(tensor(new long[] { 1, 2, 3, 1 }), inBatch: 2).data<float>().ToArray();
+        double sampledTotal = Math.Sqrt(6) + Math.Sqrt(3) + 1;
+        double[] expected = [Math.Log(0.6), Math.Log(0.3), Math.Log(1 / sampledTotal), Math.Log(Math.Sqrt(6) / sampledTotal)];
+        Assert.Equal(expected.Length, values.Length);
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], values[i], 5);
+    }
+}
