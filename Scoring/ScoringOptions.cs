@@ -15,6 +15,11 @@ public sealed class ScoringOptions
     /// <summary>Users run through the model together.</summary>
     public int BatchSize { get; set; } = 512;
     public string Device { get; set; } = "cpu";
+    /// <summary>Named filters (<c>Scoring:Filters:&lt;name&gt;</c>), see <see cref="HrnnPipeline.Scoring.Filters.FilterExpression"/>: each gets
+    /// its own published list, and the read API applies it per request (<c>?filter=name</c>).</summary>
+    public Dictionary<string, string> Filters { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Length of the stored list of a filter with parameters, which the read API filters further per request.</summary>
+    public int FilterDepth { get; set; } = 100;
 
     /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
     public void Validate()
@@ -23,5 +28,7 @@ public sealed class ScoringOptions
         if (BatchSize < 1) throw new PipelineException($"{SectionName}:BatchSize {BatchSize}: must be >= 1");
         if (Device?.ToLowerInvariant() is not ("cpu" or "cuda"))
             throw new PipelineException($"{SectionName}:Device '{Device}': expected cpu or cuda");
+        if (FilterDepth < 1) throw new PipelineException($"{SectionName}:FilterDepth {FilterDepth}: must be >= 1");
+        _ = HrnnPipeline.Scoring.Filters.FilterSet.From(Filters);
     }
 }
