@@ -187,12 +187,24 @@ public static class PipelineCli
     {
         var shard = new Option<string>("--shard") { Description = "This worker's part of the users, i/N (default 0/1: everyone)", DefaultValueFactory = _ => "0/1" };
         var version = new Option<string>("--version") { Description = "Model version (default: the latest trained)" };
-        var command = new Command("score", "Bootstrap every user's history through the model and compute the next session's initial state and top-k.") { shard, version };
+        var batchUsers = new Option<string>("--users") { Description = "Batch inference: JSON lines {\"userId\": ..., \"filterValues\": {...}} to answer into --out (instead of scoring every user)" };
+        var batchOut = new Option<string>("--out") { Description = "Batch inference: folder for FILE.out (one result or error per input line)" };
+        var batchFilter = new Option<string>("--filter") { Description = "Batch inference: the configured filter (Scoring:Filters) each line's filterValues fill" };
+        var command = new Command("score", "Bootstrap every user's history through the model and compute the next session's initial state and top-k.") { shard, version, batchUsers, batchOut, batchFilter };
         var options = CliOptions.Scoring();
         CliOptions.AddTo(command, options);
         command.Options.Add(CliOptions.Work);
         command.SetAction((result, ct) => Execute(result, options, ct, (config, token) =>
         {
+            if (result.GetValue(batchUsers) is { } file)
+            {
+                var batch = Scoring.Batch.BatchInference.Run(config.Work, result.GetValue(version), file,
+                    result.GetValue(batchOut) ?? throw new PipelineException("--users needs --out DIR"), result.GetValue(batchFilter), config.Scoring, token);
+                Console.WriteLine($"batch inference with {batch.Version}: {batch.Lines:N0} lines, {batch.Answered:N0} answered, {batch.Errors:N0} errors -> {batch.Output} ({batch.Seconds:F1} s)");
+                return Task.FromResult(0);
+            }
+            if (result.GetValue(batchOut) is not null || result.GetValue(batchFilter) is not null)
+                throw new PipelineException("--out and --filter are for batch inference: give --users FILE.jsonl too");
             var (i, n) = UserShards.Parse(result.GetValue(shard)!);
             var scored = new PipelineStages(config).Score(result.GetValue(version), i, n, token);
             Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");

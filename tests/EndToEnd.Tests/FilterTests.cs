@@ -34,15 +34,35 @@ public sealed class FilterTests(PostgresFixture postgres)
         ["bycat"] = "include item where category = $category and exclude item where category = 'adult'",
     };
 
-    static string Category(string itemId) => (int.Parse(itemId[1..], CultureInfo.InvariantCulture) % 4) switch
+    internal static string Category(string itemId) => (int.Parse(itemId[1..], CultureInfo.InvariantCulture) % 4) switch
     {
         0 => "drama", 1 => "comedy", 2 => "kids", _ => "adult",
     };
 
     static bool InStock(string itemId) => int.Parse(itemId[1..], CultureInfo.InvariantCulture) % 3 != 0;
 
-    [Fact]
-    public async Task Each_filter_kind_shapes_the_published_lists_and_the_read_api()
+    /// <summary>One trained and published work folder for the tests of this class (training is the slow part).</summary>
+    static readonly Lazy<Task<WorkDirectory>> Trained = new(TrainAsync);
+
+    /// <summary>Runs a CLI command with the filters configured through the environment (as a deployment would).</summary>
+    internal static Task<WorkDirectory> TrainedWork() => Trained.Value;
+    internal const int ListLength = K;
+
+    internal static async Task<Cli.Outcome> WithFiltersAsync(params string[] args)
+    {
+        var env = Filters.Select(f => ($"Scoring__Filters__{f.Key}", f.Value)).Append(("Scoring__FilterDepth", Depth.ToString(CultureInfo.InvariantCulture))).ToList();
+        try
+        {
+            foreach (var (key, value) in env) Environment.SetEnvironmentVariable(key, value);
+            return await Cli.RunAsync(args);
+        }
+        finally
+        {
+            foreach (var (key, _) in env) Environment.SetEnvironmentVariable(key, null);
+        }
+    }
+
+    static async Task<WorkDirectory> TrainAsync()
     {
         var dir = Cli.TempDir("filters");
         var log = Path.Combine(dir, "log.csv");
@@ -50,21 +70,17 @@ public sealed class FilterTests(PostgresFixture postgres)
         var logItems = File.ReadLines(log).Skip(1).Select(l => l.Split(',')[1]).Distinct().ToList();
         var itemsFile = Path.Combine(dir, "items.csv");
         File.WriteAllLines(itemsFile, ["item_id,category,in_stock", .. logItems.Select(i => $"{i},{Category(i)},{(InStock(i) ? "true" : "false")}")]);
-
         var work = new WorkDirectory(Path.Combine(dir, "work"));
-        var env = Filters.Select(f => ($"Scoring__Filters__{f.Key}", f.Value)).Append(("Scoring__FilterDepth", Depth.ToString(CultureInfo.InvariantCulture))).ToList();
-        Cli.Outcome run;
-        try
-        {
-            foreach (var (key, value) in env) Environment.SetEnvironmentVariable(key, value);
-            run = await Cli.RunAsync("run", "--input", log, "--items", itemsFile, "--work", work.Root, "--epochs", "1",
-                "--session-hidden", "16", "--user-hidden", "16", "--k", K.ToString(CultureInfo.InvariantCulture), "--min-item-support", "1");
-        }
-        finally
-        {
-            foreach (var (key, _) in env) Environment.SetEnvironmentVariable(key, null);
-        }
+        var run = await WithFiltersAsync("run", "--input", log, "--items", itemsFile, "--work", work.Root, "--epochs", "1",
+            "--session-hidden", "16", "--user-hidden", "16", "--k", K.ToString(CultureInfo.InvariantCulture), "--min-item-support", "1");
         Assert.True(run.ExitCode == 0, run.Error);
+        return work;
+    }
+
+    [Fact]
+    public async Task Each_filter_kind_shapes_the_published_lists_and_the_read_api()
+    {
+        var work = await Trained.Value;
 
         var lists = PublishedLists(work);
         var unfiltered = lists[""];
@@ -162,7 +178,7 @@ public sealed class FilterTests(PostgresFixture postgres)
     }
 
     /// <summary>The active version's lists by filter ("" unfiltered) and user, in rank order.</summary>
-    static Dictionary<string, Dictionary<string, List<string>>> PublishedLists(WorkDirectory work)
+    internal static Dictionary<string, Dictionary<string, List<string>>> PublishedLists(WorkDirectory work)
     {
         using var connection = new DuckDBConnection($"Data Source={work.Warehouse};ACCESS_MODE=READ_ONLY");
         connection.Open();
@@ -200,4 +216,72 @@ public sealed class FilterTests(PostgresFixture postgres)
         }
         return recent;
     }
+}
+
+/// <summary>The batch inference contract: a JSON lines file in, one answer per line out, bad lines answered with
+/// their error instead of failing the job.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class BatchInferenceTests
+{
+    [Fact]
+    public async Task Score_users_file_round_trips_with_a_result_or_an_error_per_line()
+    {
+        var work = await FilterTests.TrainedWork();
+        var lists = FilterTests.PublishedLists(work);
+        var users = lists[""].Keys.Order(StringComparer.Ordinal).Take(2).ToList();
+        var dir = Cli.TempDir("batch");
+
+        // Unfiltered: the same model on the same history gives the published lists.
+        var plain = Path.Combine(dir, "plain.jsonl");
+        File.WriteAllLines(plain, users.Select(u => $$"""{"userId": "{{u}}"}"""));
+        var run = await FilterTests.WithFiltersAsync("score", "--work", work.Root, "--k", "10", "--users", plain, "--out", Path.Combine(dir, "out"));
+        Assert.True(run.ExitCode == 0, run.Error);
+        var answers = Answers(Path.Combine(dir, "out", "plain.jsonl.out"));
+        for (int i = 0; i < users.Count; i++) Assert.Equal(string.Join(" ", lists[""][users[i]]), string.Join(" ", Items(answers[i])));
+        Assert.All(answers, a => Assert.Equal(JsonValueKind.Null, a.GetProperty("error").ValueKind));
+        Assert.All(answers, a => Assert.Equal(FilterTests.ListLength, a.GetProperty("output").GetProperty("scores").GetArrayLength()));
+
+        var filtered = Path.Combine(dir, "requests.jsonl");
+        File.WriteAllText(filtered, string.Join("\n",
+            $$$"""{"userId": "{{{users[0]}}}", "filterValues": {"category": "drama"}}""",
+            $$$"""{"userId": "{{{users[1]}}}", "filterValues": {"category": "kids"}}""",
+            """{"userId": "nobody", "filterValues": {"category": "kids"}}""",
+            "",
+            """{"userId": "u1", "filterValues": {"category": """,
+            $$$"""{"userId": "{{{users[0]}}}", "filterValues": {}}""",
+            $$$"""{"userId": "{{{users[0]}}}", "filterValues": {"category": "kids", "colour": "red"}}""",
+            """{"userId": 17}""") + "\n");
+        run = await FilterTests.WithFiltersAsync("score", "--work", work.Root, "--k", "10", "--users", filtered, "--out", Path.Combine(dir, "out"), "--filter", "bycat");
+        Assert.True(run.ExitCode == 0, run.Error);
+        Assert.Contains("7 lines, 2 answered, 5 errors", run.Out);
+        answers = Answers(Path.Combine(dir, "out", "requests.jsonl.out"));
+        Assert.Equal(7, answers.Count);
+        Assert.Equal(users[0], answers[0].GetProperty("input").GetProperty("userId").GetString());
+        Assert.Equal("drama", answers[0].GetProperty("input").GetProperty("filterValues").GetProperty("category").GetString());
+        foreach (var (answer, category) in new[] { (answers[0], "drama"), (answers[1], "kids") })
+        {
+            var items = Items(answer);
+            Assert.Equal(FilterTests.ListLength, items.Count);
+            Assert.All(items, i => Assert.Equal(category, FilterTests.Category(i)));
+        }
+        Assert.Equal([
+            null, null,
+            "line 3: unknown user 'nobody' (no history in the prepared data)",
+            "line 5: invalid JSON",
+            "line 6: filter 'bycat' needs parameter 'category'",
+            "line 7: filter 'bycat' has no parameter 'colour' (its parameters: category)",
+            "line 8: no userId (a string)",
+        ], answers.Select(a => a.GetProperty("error").GetString() is { } e && e.StartsWith("line 5", StringComparison.Ordinal) ? "line 5: invalid JSON" : a.GetProperty("error").GetString()));
+        Assert.All(answers.Skip(2), a => Assert.Equal(JsonValueKind.Null, a.GetProperty("output").ValueKind));
+
+        var unknown = await FilterTests.WithFiltersAsync("score", "--work", work.Root, "--users", filtered, "--out", dir, "--filter", "nope");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("--filter: unknown filter 'nope'", unknown.Error);
+    }
+
+    static List<JsonElement> Answers(string path) =>
+        File.ReadAllLines(path).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+
+    static List<string> Items(JsonElement answer) =>
+        answer.GetProperty("output").GetProperty("recommendedItems").EnumerateArray().Select(e => e.GetString()!).ToList();
 }
