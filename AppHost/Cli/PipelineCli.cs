@@ -125,9 +125,11 @@ public static class PipelineCli
         var output = new Option<string>("--out") { Description = "CSV file to write (user_id,item_id,timestamp in Unix seconds)", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
         var sessions = new Option<double>("--mean-sessions") { Description = "Mean sessions per user", DefaultValueFactory = _ => 12 };
+        var metadata = new Option<bool>("--metadata") { Description = "Also write FILE.items.csv and FILE.users.csv: categories that drive the users' tastes" };
+        var newItems = new Option<int>("--new-items") { Description = "With --metadata: items added late (clicked only after day 40), the cold items" };
         var command = new Command("generate", "Write a seeded synthetic interaction log: Zipf popularity, persistent user tastes that drift, skewed session lengths and gaps.")
         {
-            users, items, output, seed, sessions,
+            users, items, output, seed, sessions, metadata, newItems,
         };
         command.SetAction((result, ct) => Guard(() =>
         {
@@ -136,13 +138,20 @@ public static class PipelineCli
             var generator = new SyntheticLogGenerator(new SyntheticLogOptions
             {
                 Users = result.GetValue(users), Items = result.GetValue(items), Seed = result.GetValue(seed),
-                MeanSessions = result.GetValue(sessions),
+                MeanSessions = result.GetValue(sessions), Metadata = result.GetValue(metadata), NewItems = result.GetValue(newItems),
             });
+            if (result.GetValue(newItems) < 0 || (result.GetValue(newItems) > 0 && !result.GetValue(metadata)))
+                throw new PipelineException("--new-items must be >= 0 and needs --metadata (new items are known by their metadata)");
             var path = result.GetValue(output)!;
             var progress = new ProgressReporter("generate", result.GetValue(users) * 12L * 6, "events");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long events = generator.Write(path, new Progress<long>(n => progress.Report(n)));
             Console.WriteLine($"wrote {events:N0} events for {result.GetValue(users):N0} users to {path} in {clock.Elapsed.TotalSeconds:F1} s");
+            if (result.GetValue(metadata))
+            {
+                var (itemsFile, usersFile) = generator.WriteMetadata(path);
+                Console.WriteLine($"wrote item metadata to {itemsFile} and user metadata to {usersFile}");
+            }
             return Task.FromResult(0);
         }));
         return command;
