@@ -12,6 +12,9 @@ public sealed record ScoreResult(string Version, int Shard, int ShardCount, long
 {
     /// <summary>Each configured filter's lists (Scoring:Filters): how many users, how many lists came out short.</summary>
     public IReadOnlyList<Filters.FilterFill> Filters { get; init; } = [];
+    /// <summary>With Scoring:ExplorationWeight above 0: the cold items with metadata, and the lists that got some.</summary>
+    public int ColdItems { get; init; }
+    public long ListsWithColdItems { get; init; }
 
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
 }
@@ -44,6 +47,8 @@ public static class Scorer
         var fields = Filters.ItemFields.Read(work.Prepared);
         var filtered = new Filters.FilteredLists(Filters.FilterSet.From(options.Filters), fields, items, history, options);
         using var filteredWriter = filtered.IsEmpty ? null : new Filters.FilteredShardWriter(versionDir, shard, shardCount);
+        var exploration = new Filters.ColdItemExploration(options, fields, items, history);
+        long explored = 0;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
         long done = 0, withSeen = 0;
         new HrnnInference(loaded.Model, loaded.Device).Run(
@@ -69,6 +74,7 @@ public static class Scorer
                     }
                     if (rows.SeenFill[r] > rows.K - ids.Count) withSeen++; // seen items reached the first k ranks
                     var userId = users.Ids[history.Users[rows.UserBlock[r]]];
+                    if (exploration.Apply(rows.UserBlock[r], userId, ids, scores) > 0) explored++;
                     filteredWriter?.Add(filtered, userId, rows.UserBlock[r], rows.TopK.AsSpan(r * rows.K, rows.K), rows.TopScores.AsSpan(r * rows.K, rows.K));
                     writer.Add(userId, ids.ToArray(), scores.ToArray(),
                         rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
@@ -80,6 +86,9 @@ public static class Scorer
         ScoredHistory.Keep(work, versionDir);
         Filters.ItemFields.Keep(work.Prepared, versionDir);
         progress.Done();
-        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen) { Filters = filtered.Fills() };
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen) 
+        {
+            Filters = filtered.Fills(), ColdItems = exploration.ColdItems, ListsWithColdItems = explored,
+        };
     }
 }

@@ -31,6 +31,9 @@ public sealed class ItemFields
 
     public int ItemCount => _byItem.Count;
 
+    /// <summary>Every item with metadata (with at least one value).</summary>
+    public IEnumerable<string> ItemIds => _byItem.Keys;
+
     public IReadOnlyList<string> Values(string itemId, string field) =>
         _byItem.TryGetValue(itemId, out var fields) && fields.TryGetValue(field, out var values) ? values : None;
 

@@ -39,13 +39,14 @@ public sealed class FilterTests(PostgresFixture postgres)
         0 => "drama", 1 => "comedy", 2 => "kids", _ => "adult",
     };
 
-    static bool InStock(string itemId) => int.Parse(itemId[1..], CultureInfo.InvariantCulture) % 3 != 0;
+    internal static bool InStock(string itemId) => int.Parse(itemId[1..], CultureInfo.InvariantCulture) % 3 != 0;
 
     /// <summary>One trained and published work folder for the tests of this class (training is the slow part).</summary>
     static readonly Lazy<Task<WorkDirectory>> Trained = new(TrainAsync);
 
     /// <summary>Runs a CLI command with the filters configured through the environment (as a deployment would).</summary>
     internal static Task<WorkDirectory> TrainedWork() => Trained.Value;
+    internal static readonly string[] ColdItems = Enumerable.Range(1001, 12).Select(i => $"i{i}").ToArray();
     internal const int ListLength = K;
 
     internal static async Task<Cli.Outcome> WithFiltersAsync(params string[] args)
@@ -69,7 +70,8 @@ public sealed class FilterTests(PostgresFixture postgres)
         Assert.Equal(0, (await Cli.RunAsync("generate", "--users", "80", "--items", "120", "--seed", "5", "--out", log)).ExitCode);
         var logItems = File.ReadLines(log).Skip(1).Select(l => l.Split(',')[1]).Distinct().ToList();
         var itemsFile = Path.Combine(dir, "items.csv");
-        File.WriteAllLines(itemsFile, ["item_id,category,in_stock", .. logItems.Select(i => $"{i},{Category(i)},{(InStock(i) ? "true" : "false")}")]);
+        // Plus cold items: metadata, but no click in the log.
+        File.WriteAllLines(itemsFile, ["item_id,category,in_stock", .. logItems.Concat(ColdItems).Select(i => $"{i},{Category(i)},{(InStock(i) ? "true" : "false")}")]);
         var work = new WorkDirectory(Path.Combine(dir, "work"));
         var run = await WithFiltersAsync("run", "--input", log, "--items", itemsFile, "--work", work.Root, "--epochs", "1",
             "--session-hidden", "16", "--user-hidden", "16", "--k", K.ToString(CultureInfo.InvariantCulture), "--min-item-support", "1");
@@ -284,4 +286,84 @@ public sealed class BatchInferenceTests
 
     static List<string> Items(JsonElement answer) =>
         answer.GetProperty("output").GetProperty("recommendedItems").EnumerateArray().Select(e => e.GetString()!).ToList();
+}
+
+/// <summary>Cold items (metadata, no clicks) reach the lists through exploration, and only through it.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ColdItemTests
+{
+    [Fact]
+    public async Task A_cold_item_with_metadata_is_listed_when_the_exploration_weight_is_positive_never_when_it_is_0()
+    {
+        var trained = await FilterTests.TrainedWork();
+        var published = FilterTests.PublishedLists(trained)[""];
+        Assert.DoesNotContain(published.Values.SelectMany(l => l), FilterTests.ColdItems.Contains); // weight 0, the default
+
+        var explored = await ScoreAsync(trained, weight: "0.2", seed: "1");
+        Assert.Equal(published.Keys.Order(), explored.Keys.Order());
+        foreach (var (user, list) in explored)
+        {
+            Assert.Equal(FilterTests.ListLength, list.Count);
+            Assert.Equal(published[user].Take(8), list.Take(8)); // the model's ranks, then 0.2 x 10 cold ones
+            Assert.All(list.Skip(8), i => Assert.Contains(i, FilterTests.ColdItems));
+        }
+        // The cold items listed are those whose metadata the user's history shares most: for each, the share of the
+        // user's events with the same category and the same in_stock value, averaged.
+        var history = History(trained);
+        foreach (var (user, list) in explored)
+        {
+            var events = history[user];
+            double Score(string item) => (events.Count(e => FilterTests.Category(e) == FilterTests.Category(item))
+                + events.Count(e => FilterTests.InStock(e) == FilterTests.InStock(item))) / (2.0 * events.Count);
+            var best = FilterTests.ColdItems.Select(Score).OrderDescending().ToList();
+            Assert.Equal(best.Take(2), list.Skip(8).Select(Score));
+        }
+
+        Assert.Equal(explored, await ScoreAsync(trained, weight: "0.2", seed: "1")); // reproducible with the seed
+        Assert.NotEqual(explored, await ScoreAsync(trained, weight: "0.2", seed: "2"));
+        Assert.DoesNotContain((await ScoreAsync(trained, weight: "0", seed: "1")).Values.SelectMany(l => l), FilterTests.ColdItems.Contains);
+    }
+
+    /// <summary>Each scored user's events (item ids), from the prepared splits scoring read.</summary>
+    static Dictionary<string, List<string>> History(WorkDirectory work)
+    {
+        var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
+        var items = IdMap.Read(work.PreparedFile(PreparedFiles.Items));
+        var history = EvaluationSequences.Concatenate(
+            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
+        return Enumerable.Range(0, history.UserCount).ToDictionary(b => users.Ids[history.Users[b]],
+            b => Enumerable.Range(history.SessionStarts[history.UserStarts[b]],
+                history.SessionStarts[history.UserStarts[b + 1]] - history.SessionStarts[history.UserStarts[b]])
+                .Select(e => items.Ids[history.Items[e]]).ToList());
+    }
+
+    /// <summary>Scores a copy of the trained work folder with the exploration settings; the lists by user.</summary>
+    static async Task<Dictionary<string, List<string>>> ScoreAsync(WorkDirectory trained, string weight, string seed)
+    {
+        var copy = Cli.TempDir("cold");
+        foreach (var file in Directory.GetFiles(trained.Root, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(trained.Root, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        var work = new WorkDirectory(copy);
+        (string, string?)[] env = [("Scoring__ExplorationWeight", weight), ("Scoring__Seed", seed), ("Scoring__ColdItemMaxInteractions", "0")];
+        Cli.Outcome run;
+        try
+        {
+            foreach (var (key, value) in env) Environment.SetEnvironmentVariable(key, value);
+            run = await Cli.RunAsync("score", "--work", work.Root, "--k", FilterTests.ListLength.ToString(CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            foreach (var (key, _) in env) Environment.SetEnvironmentVariable(key, null);
+        }
+        Assert.True(run.ExitCode == 0, run.Error);
+        var version = ModelStore.LatestVersion(work.Models);
+        var lists = ScoreShardReader.Open(Path.Combine(work.Scores, version), 1).ReadRecommendations()
+            .GroupBy(r => r.UserId).ToDictionary(g => g.Key, g => g.OrderBy(r => r.Rank).Select(r => r.ItemId).ToList());
+        Directory.Delete(copy, recursive: true);
+        return lists;
+    }
 }
