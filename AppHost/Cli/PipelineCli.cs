@@ -219,6 +219,10 @@ public static class PipelineCli
             Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");
             if (scored.UsersWithSeenItems > 0)
                 Console.WriteLine($"{scored.UsersWithSeenItems:N0} users had fewer unseen items than the list length: their lists end with seen items");
+            foreach (var fill in scored.Filters)
+                Console.WriteLine($"filter {fill.Filter}: {fill.Users:N0} lists of {fill.ListLength}, {fill.ShortLists:N0} shorter (shortest {fill.ShortestList})");
+            if (scored.ListsWithColdItems > 0)
+                Console.WriteLine($"exploration: {scored.ListsWithColdItems:N0} lists end with cold items ({scored.ColdItems:N0} cold items)");
             return Task.FromResult(0);
         }));
         return command;

@@ -90,12 +90,15 @@ public static class BatchInference
                 }
                 else errors++;
                 var answer = new JsonObject { ["input"] = line.Input, ["output"] = result, ["error"] = error };
-                writer.WriteLine(answer.ToJsonString());
+                writer.WriteLine(answer.ToJsonString(Output));
             }
         File.Move(output + ".tmp", output, overwrite: true);
         long answered = lines.Count(l => !l.Blank);
         return new BatchInferenceResult(input, output, loaded.Version, answered, answered - errors, errors, clock.Elapsed.TotalSeconds);
     }
+
+    // Ids and messages as written ('u1', not \u0027u1\u0027): the file is for other programs and for people.
+    static readonly JsonSerializerOptions Output = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     sealed record Line(bool Blank, JsonNode? Input, int Block, BoundFilter? Filter, string? Error);
 
