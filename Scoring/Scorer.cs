@@ -47,6 +47,7 @@ public static class Scorer
         var fields = Filters.ItemFields.Read(work.Prepared);
         var filtered = new Filters.FilteredLists(Filters.FilterSet.From(options.Filters), fields, items, history, options);
         using var filteredWriter = filtered.IsEmpty ? null : new Filters.FilteredShardWriter(versionDir, shard, shardCount);
+        if (filtered.IsEmpty) Filters.FilteredShardWriter.Clear(versionDir, shard, shardCount);
         var exploration = new Filters.ColdItemExploration(options, fields, items, history);
         long explored = 0;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");

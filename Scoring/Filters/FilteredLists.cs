@@ -144,6 +144,15 @@ public sealed class FilteredShardWriter : IDisposable
         _writer.WriteStart();
     }
 
+    /// <summary>Removes a shard's filtered lists left by an earlier scoring of the version with filters, so scoring it
+    /// again without them does not publish stale lists.</summary>
+    public static void Clear(string versionDir, int shard, int shardCount)
+    {
+        var path = PathOf(versionDir, shard, shardCount);
+        File.Delete(path);
+        File.Delete(Path.ChangeExtension(path, ".json"));
+    }
+
     public static string PathOf(string versionDir, int shard, int shardCount) =>
         Path.Combine(versionDir, Path.GetFileName(ScoreShardFiles.Recommendations(versionDir, shard, shardCount)).Replace("recs-", "filtered-", StringComparison.Ordinal));
 
