@@ -18,7 +18,9 @@ public sealed class EventIngestor
         // Validate everything cheap before touching the warehouse, so a typo fails fast and changes nothing.
         var settings = IngestSettings.From(options);
         var files = InputFiles.Resolve(options.Input);
-        return await Task.Run(() => Ingest(warehousePath, settings, files, ct), ct).ConfigureAwait(false);
+        var report = await Task.Run(() => Ingest(warehousePath, settings, files, ct), ct).ConfigureAwait(false);
+        report.Metadata = await Task.Run(() => Metadata.MetadataIngest.Run(warehousePath, options, ct), ct).ConfigureAwait(false);
+        return report;
     }
 
     static IngestReport Ingest(string warehousePath, IngestSettings settings, IReadOnlyList<string> files, CancellationToken ct)

@@ -34,6 +34,15 @@ public sealed class IngestOptions
     /// </summary>
     public double RejectThreshold { get; set; } = 0.01;
 
+    /// <summary>Item metadata file (CSV, TSV, JSON lines or Parquet): an id column plus categorical or numeric fields.</summary>
+    public string? Items { get; set; }
+    /// <summary>User metadata file, as <see cref="Items"/>.</summary>
+    public string? Users { get; set; }
+    /// <summary>Columns of <see cref="Items"/>: <c>id,category:cat,price:num</c>; null: the id by name, types inferred.</summary>
+    public string? ItemColumns { get; set; }
+    /// <summary>Columns of <see cref="Users"/>, as <see cref="ItemColumns"/>.</summary>
+    public string? UserColumns { get; set; }
+
     /// <summary>Whether delimited files start with a header row; null: detect from the first row.</summary>
     public bool? HasHeader { get; set; }
 
@@ -44,5 +53,10 @@ public sealed class IngestOptions
     internal Action<IngestedFile>? BeforeCommit { get; set; }
 
     /// <summary>Rejects an unknown format, a bad column list, time unit or threshold, before anything is read.</summary>
-    public void Validate() => IngestSettings.From(this);
+    public void Validate()
+    {
+        IngestSettings.From(this);
+        Metadata.MetadataColumns.FromOption(ItemColumns, $"{SectionName}:ItemColumns");
+        Metadata.MetadataColumns.FromOption(UserColumns, $"{SectionName}:UserColumns");
+    }
 }

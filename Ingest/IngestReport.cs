@@ -26,6 +26,8 @@ public sealed class IngestReport(IReadOnlyList<IngestedFile> files)
     public long Accepted => Files.Sum(f => f.Accepted);
     public long Rejected => Files.Sum(f => f.Rejected);
     public int SkippedFiles => Files.Count(f => f.Skipped);
+    /// <summary>The item and user metadata files loaded with the events (none without --items/--users).</summary>
+    public IReadOnlyList<Metadata.MetadataReport> Metadata { get; set; } = [];
 
     public override string ToString()
     {
@@ -49,6 +51,7 @@ public sealed class IngestReport(IReadOnlyList<IngestedFile> files)
                 $"{file.Accepted:N0} accepted, {file.Rejected:N0} rejected;");
         }
         if (text[^1] == ';') text[^1] = '.';
+        foreach (var metadata in Metadata) text.Append(' ').Append(metadata).Append('.');
         return text.ToString();
     }
 }

@@ -10,6 +10,12 @@ namespace HrnnPipeline.Scoring;
 /// whose lists end with the best-scored items they have already seen (0 otherwise).</param>
 public sealed record ScoreResult(string Version, int Shard, int ShardCount, long Users, double Seconds, long UsersWithSeenItems)
 {
+    /// <summary>Each configured filter's lists (Scoring:Filters): how many users, how many lists came out short.</summary>
+    public IReadOnlyList<Filters.FilterFill> Filters { get; init; } = [];
+    /// <summary>With Scoring:ExplorationWeight above 0: the cold items with metadata, and the lists that got some.</summary>
+    public int ColdItems { get; init; }
+    public long ListsWithColdItems { get; init; }
+
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
 }
 
@@ -38,10 +44,16 @@ public static class Scorer
         var versionDir = Path.Combine(work.Scores, loaded.Version);
         using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
         var items = loaded.Items;
+        var fields = Filters.ItemFields.Read(work.Prepared);
+        var filtered = new Filters.FilteredLists(Filters.FilterSet.From(options.Filters), fields, items, history, options);
+        using var filteredWriter = filtered.IsEmpty ? null : new Filters.FilteredShardWriter(versionDir, shard, shardCount);
+        if (filtered.IsEmpty) Filters.FilteredShardWriter.Clear(versionDir, shard, shardCount);
+        var exploration = new Filters.ColdItemExploration(options, fields, items, history);
+        long explored = 0;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
         long done = 0, withSeen = 0;
         new HrnnInference(loaded.Model, loaded.Device).Run(
-            new HrnnInference.Request(history, options.BatchSize, options.K)
+            new HrnnInference.Request(history, options.BatchSize, filtered.Depth(options.K))
             {
                 CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine,
             },
@@ -56,20 +68,28 @@ public static class Scorer
                 {
                     ids.Clear();
                     scores.Clear();
-                    for (int j = 0; j < rows.K; j++)
+                    for (int j = 0; j < options.K && j < rows.K; j++)
                     {
                         ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
                         scores.Add(rows.TopScores[r * rows.K + j]);
                     }
-                    if (rows.SeenFill[r] > 0) withSeen++;
-                    writer.Add(users.Ids[history.Users[rows.UserBlock[r]]], ids.ToArray(), scores.ToArray(),
+                    if (rows.SeenFill[r] > rows.K - ids.Count) withSeen++; // seen items reached the first k ranks
+                    var userId = users.Ids[history.Users[rows.UserBlock[r]]];
+                    if (exploration.Apply(rows.UserBlock[r], userId, ids, scores) > 0) explored++;
+                    filteredWriter?.Add(filtered, userId, rows.UserBlock[r], rows.TopK.AsSpan(r * rows.K, rows.K), rows.TopScores.AsSpan(r * rows.K, rows.K));
+                    writer.Add(userId, ids.ToArray(), scores.ToArray(),
                         rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
                 }
                 progress.Report(done += rows.UserBlock.Length);
             }, ct);
+        filteredWriter?.Complete(filtered.Fills());
         writer.Complete();
         ScoredHistory.Keep(work, versionDir);
+        Filters.ItemFields.Keep(work.Prepared, versionDir);
         progress.Done();
-        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen);
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen) 
+        {
+            Filters = filtered.Fills(), ColdItems = exploration.ColdItems, ListsWithColdItems = explored,
+        };
     }
 }

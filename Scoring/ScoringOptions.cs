@@ -15,6 +15,20 @@ public sealed class ScoringOptions
     /// <summary>Users run through the model together.</summary>
     public int BatchSize { get; set; } = 512;
     public string Device { get; set; } = "cpu";
+    /// <summary>Named filters (<c>Scoring:Filters:&lt;name&gt;</c>), see <see cref="HrnnPipeline.Scoring.Filters.FilterExpression"/>: each gets
+    /// its own published list, and the read API applies it per request (<c>?filter=name</c>).</summary>
+    public Dictionary<string, string> Filters { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Length of the stored list of a filter with parameters, which the read API filters further per request.</summary>
+    public int FilterDepth { get; set; } = 100;
+
+    /// <summary>Share of each list (0 to 1) given to cold items with metadata; 0 = none. See <see cref="HrnnPipeline.Scoring.Filters.ColdItemExploration"/>.</summary>
+    public double ExplorationWeight { get; set; }
+    /// <summary>An item with fewer events than this in the scored history is cold (never seen included).</summary>
+    public int ColdItemMaxInteractions { get; set; } = 10;
+    /// <summary>An item first seen within this time of the newest event is cold (zero: age does not count).</summary>
+    public TimeSpan ColdItemMaxAge { get; set; }
+    /// <summary>Seed of the exploration draw.</summary>
+    public int Seed { get; set; } = 1;
 
     /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
     public void Validate()
@@ -23,5 +37,10 @@ public sealed class ScoringOptions
         if (BatchSize < 1) throw new PipelineException($"{SectionName}:BatchSize {BatchSize}: must be >= 1");
         if (Device?.ToLowerInvariant() is not ("cpu" or "cuda"))
             throw new PipelineException($"{SectionName}:Device '{Device}': expected cpu or cuda");
+        if (!(ExplorationWeight is >= 0 and <= 1)) throw new PipelineException($"{SectionName}:ExplorationWeight {ExplorationWeight}: must be between 0 and 1");
+        if (ColdItemMaxInteractions < 0) throw new PipelineException($"{SectionName}:ColdItemMaxInteractions {ColdItemMaxInteractions}: must be >= 0");
+        if (ColdItemMaxAge < TimeSpan.Zero) throw new PipelineException($"{SectionName}:ColdItemMaxAge {ColdItemMaxAge}: must not be negative");
+        if (FilterDepth < 1) throw new PipelineException($"{SectionName}:FilterDepth {FilterDepth}: must be >= 1");
+        _ = HrnnPipeline.Scoring.Filters.FilterSet.From(Filters);
     }
 }

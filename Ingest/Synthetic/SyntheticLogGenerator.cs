@@ -17,6 +17,11 @@ public sealed record SyntheticLogOptions
     /// <summary>Share of clicks that return to one of the user's few favourite items.</summary>
     public double FavouriteShare { get; init; } = 0.10;
     public long StartUnixSeconds { get; init; } = 1_700_000_000;
+    /// <summary>Also write item and user metadata files beside the log (see <see cref="SyntheticLogGenerator.WriteMetadata"/>).</summary>
+    public bool Metadata { get; init; }
+    /// <summary>With <see cref="Metadata"/>: items added to the catalogue late, clicked only after <see cref="NewItemsAfterDays"/>.</summary>
+    public int NewItems { get; init; }
+    public double NewItemsAfterDays { get; init; } = 40;
 }
 
 /// <summary>
@@ -26,7 +31,7 @@ public sealed record SyntheticLogOptions
 /// session lengths, clicks gaps (seconds to minutes) and gaps between sessions (hours to days) are skewed.
 /// Users are generated independently from (seed, user), so the output is identical for a seed at any size.
 /// </summary>
-public sealed class SyntheticLogGenerator
+public sealed partial class SyntheticLogGenerator
 {
     readonly SyntheticLogOptions _o;
     readonly int _groups;
@@ -102,7 +107,7 @@ public sealed class SyntheticLogGenerator
             stream.Write("user_id,item_id,timestamp\n"u8);
             var buffer = new byte[1 << 20];
             int used = 0;
-            foreach (var (user, item, ts) in Events())
+            foreach (var (user, item, ts) in _o.NewItems > 0 ? WithNewItems(Events()) : Events())
             {
                 if (used > buffer.Length - 64) { stream.Write(buffer, 0, used); used = 0; }
                 used += Format(buffer.AsSpan(used), user, item, ts);

@@ -24,6 +24,10 @@ static class CliOptions
         new(new Option<int?>("--min-session-length") { Description = "Drop sessions with fewer events (default 3)" }, "Features:MinSessionLength"),
         new(new Option<int?>("--min-user-sessions") { Description = "Drop users with fewer sessions (default 5)" }, "Features:MinUserSessions"),
         new(new Option<int?>("--max-sessions-per-user") { Description = "Keep only each user's most recent N sessions" }, "Features:MaxSessionsPerUser"),
+        new(new Option<string>("--items") { Description = "Item metadata file (CSV, TSV, JSON lines, Parquet): an id column plus categorical or numeric fields" }, "Ingest:Items"),
+        new(new Option<string>("--users") { Description = "User metadata file, as --items" }, "Ingest:Users"),
+        new(new Option<string>("--item-columns") { Description = "Item metadata columns, e.g. id,category:cat,price:num (default: inferred)" }, "Ingest:ItemColumns"),
+        new(new Option<string>("--user-columns") { Description = "User metadata columns, as --item-columns" }, "Ingest:UserColumns"),
         new(new Option<string[]>("--drop-event-types") { Description = "Event types to drop before sessionizing", AllowMultipleArgumentsPerToken = true }, "Features:DropEventTypes"),
     ];
 

@@ -125,9 +125,11 @@ public static class PipelineCli
         var output = new Option<string>("--out") { Description = "CSV file to write (user_id,item_id,timestamp in Unix seconds)", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
         var sessions = new Option<double>("--mean-sessions") { Description = "Mean sessions per user", DefaultValueFactory = _ => 12 };
+        var metadata = new Option<bool>("--metadata") { Description = "Also write FILE.items.csv and FILE.users.csv: categories that drive the users' tastes" };
+        var newItems = new Option<int>("--new-items") { Description = "With --metadata: items added late (clicked only after day 40), the cold items" };
         var command = new Command("generate", "Write a seeded synthetic interaction log: Zipf popularity, persistent user tastes that drift, skewed session lengths and gaps.")
         {
-            users, items, output, seed, sessions,
+            users, items, output, seed, sessions, metadata, newItems,
         };
         command.SetAction((result, ct) => Guard(() =>
         {
@@ -136,13 +138,20 @@ public static class PipelineCli
             var generator = new SyntheticLogGenerator(new SyntheticLogOptions
             {
                 Users = result.GetValue(users), Items = result.GetValue(items), Seed = result.GetValue(seed),
-                MeanSessions = result.GetValue(sessions),
+                MeanSessions = result.GetValue(sessions), Metadata = result.GetValue(metadata), NewItems = result.GetValue(newItems),
             });
+            if (result.GetValue(newItems) < 0 || (result.GetValue(newItems) > 0 && !result.GetValue(metadata)))
+                throw new PipelineException("--new-items must be >= 0 and needs --metadata (new items are known by their metadata)");
             var path = result.GetValue(output)!;
             var progress = new ProgressReporter("generate", result.GetValue(users) * 12L * 6, "events");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             long events = generator.Write(path, new Progress<long>(n => progress.Report(n)));
             Console.WriteLine($"wrote {events:N0} events for {result.GetValue(users):N0} users to {path} in {clock.Elapsed.TotalSeconds:F1} s");
+            if (result.GetValue(metadata))
+            {
+                var (itemsFile, usersFile) = generator.WriteMetadata(path);
+                Console.WriteLine($"wrote item metadata to {itemsFile} and user metadata to {usersFile}");
+            }
             return Task.FromResult(0);
         }));
         return command;
@@ -187,17 +196,33 @@ public static class PipelineCli
     {
         var shard = new Option<string>("--shard") { Description = "This worker's part of the users, i/N (default 0/1: everyone)", DefaultValueFactory = _ => "0/1" };
         var version = new Option<string>("--version") { Description = "Model version (default: the latest trained)" };
-        var command = new Command("score", "Bootstrap every user's history through the model and compute the next session's initial state and top-k.") { shard, version };
+        var batchUsers = new Option<string>("--users") { Description = "Batch inference: JSON lines {\"userId\": ..., \"filterValues\": {...}} to answer into --out (instead of scoring every user)" };
+        var batchOut = new Option<string>("--out") { Description = "Batch inference: folder for FILE.out (one result or error per input line)" };
+        var batchFilter = new Option<string>("--filter") { Description = "Batch inference: the configured filter (Scoring:Filters) each line's filterValues fill" };
+        var command = new Command("score", "Bootstrap every user's history through the model and compute the next session's initial state and top-k.") { shard, version, batchUsers, batchOut, batchFilter };
         var options = CliOptions.Scoring();
         CliOptions.AddTo(command, options);
         command.Options.Add(CliOptions.Work);
         command.SetAction((result, ct) => Execute(result, options, ct, (config, token) =>
         {
+            if (result.GetValue(batchUsers) is { } file)
+            {
+                var batch = Scoring.Batch.BatchInference.Run(config.Work, result.GetValue(version), file,
+                    result.GetValue(batchOut) ?? throw new PipelineException("--users needs --out DIR"), result.GetValue(batchFilter), config.Scoring, token);
+                Console.WriteLine($"batch inference with {batch.Version}: {batch.Lines:N0} lines, {batch.Answered:N0} answered, {batch.Errors:N0} errors -> {batch.Output} ({batch.Seconds:F1} s)");
+                return Task.FromResult(0);
+            }
+            if (result.GetValue(batchOut) is not null || result.GetValue(batchFilter) is not null)
+                throw new PipelineException("--out and --filter are for batch inference: give --users FILE.jsonl too");
             var (i, n) = UserShards.Parse(result.GetValue(shard)!);
             var scored = new PipelineStages(config).Score(result.GetValue(version), i, n, token);
             Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");
             if (scored.UsersWithSeenItems > 0)
                 Console.WriteLine($"{scored.UsersWithSeenItems:N0} users had fewer unseen items than the list length: their lists end with seen items");
+            foreach (var fill in scored.Filters)
+                Console.WriteLine($"filter {fill.Filter}: {fill.Users:N0} lists of {fill.ListLength}, {fill.ShortLists:N0} shorter (shortest {fill.ShortestList})");
+            if (scored.ListsWithColdItems > 0)
+                Console.WriteLine($"exploration: {scored.ListsWithColdItems:N0} lists end with cold items ({scored.ColdItems:N0} cold items)");
             return Task.FromResult(0);
         }));
         return command;

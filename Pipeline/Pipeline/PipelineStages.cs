@@ -37,6 +37,7 @@ public sealed class PipelineStages(PipelineConfiguration config)
     public async Task<PrepareSummary> PrepareAsync(CancellationToken ct)
     {
         var summary = await new FeatureBuilder().BuildAsync(_work.Warehouse, _work.Prepared, config.Features, ct);
+        Ingest.Metadata.MetadataTables.Export(_work.Warehouse, _work.Prepared);
         summary.Rejected = await WarehouseCounts.RejectedAsync(_work.Warehouse, ct);
         Json.Write(_work.SummaryFile("prepare"), summary);
         return summary;

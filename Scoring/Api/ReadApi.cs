@@ -40,6 +40,7 @@ public static class ReadApi
         Func<IServiceProvider, IRecommendationReader> storeFactory, Action<RecommendationApiOptions>? configure = null)
     {
         services.AddSingleton(storeFactory);
+        services.AddSingleton(FilteredRecommendations.Configured);
         services.AddOptions<RecommendationApiOptions>().Configure(o => configure?.Invoke(o));
         services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
         {
@@ -71,11 +72,12 @@ public static class ReadApi
         return endpoints;
     }
 
-    static async Task<IResult> GetRecommendationsAsync(string userId, string? k, IRecommendationReader store,
-        IOptions<RecommendationApiOptions> options, CancellationToken ct)
+    static async Task<IResult> GetRecommendationsAsync(string userId, string? k, string? filter, HttpRequest request,
+        IRecommendationReader store, IOptions<RecommendationApiOptions> options, CancellationToken ct)
     {
         userId = UserIdFromRoute(userId);
         if (!TryParseK(k, options.Value.DefaultK, out int top, out var invalid)) return invalid;
+        if (filter is not null) return await FilteredRecommendations.GetAsync(userId, top, filter, request, store, ct);
         var lookup = await store.GetRecommendationsAsync(userId, top, ct);
         if (lookup.Version is null) return NothingPublished();
         if (top > lookup.ListLength) return KOutOfRange(top, lookup.ListLength, lookup.Version);

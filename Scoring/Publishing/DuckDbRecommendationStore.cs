@@ -11,9 +11,9 @@ namespace HrnnPipeline.Scoring.Publishing;
 /// keeps every reader on the snapshot it started with. DuckDB lets one process open the file, so this store is
 /// for single-host use (batch consumers, the API on the pipeline's machine).
 /// </summary>
-public sealed class DuckDbRecommendationStore : IRecommendationStore
+public sealed partial class DuckDbRecommendationStore : IRecommendationStore
 {
-    static readonly string[] DataTables = ["recommendations", "user_states", "published_items"];
+    static readonly string[] DataTables = ["recommendations", "user_states", "published_items", .. FilteredListTables.Tables];
 
     readonly string _path;
     readonly string _connectionString;
@@ -112,6 +112,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
         {
             using var conn = Open();
             Execute(conn, sql);
+            Execute(conn, FilteredListTables.DuckDbSchema());
         }
         finally
         {
@@ -169,6 +170,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
         var (rows, recUsers, listLength) = DuckDbShardAppender.AppendRecommendations(conn, "recommendations_staging", version, v.Shards, ct,
             new ProgressReporter($"publish {version} to duckdb", v.Shards.Rows, "rows"));
         long users = DuckDbShardAppender.AppendStates(conn, "user_states_staging", version, v.Shards, ct);
+        FilteredListTables.AppendDuckDb(conn, "_staging", version, v.Shards, ct);
         v.Shards.CheckLoaded(recUsers, users);
         CheckUnique(conn, v.Shards.VersionDir);
         ct.ThrowIfCancellationRequested();
@@ -187,6 +189,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
                 insert into user_states select * from user_states_staging order by user_id;
                 insert into recommendations select * from recommendations_staging order by user_id, rank;
                 """);
+            FilteredListTables.SwapDuckDb(conn, version, "_staging");
             Execute(conn, "update model_versions set status = 'ready' where status = 'active' and version <> $version", ("version", version));
             Execute(conn, """
                 update model_versions
@@ -261,6 +264,7 @@ public sealed class DuckDbRecommendationStore : IRecommendationStore
                 delete from user_states where version = $version;
                 delete from published_items where version = $version;
                 """, ("version", version));
+            FilteredListTables.Delete(conn, version);
             Execute(conn, "update model_versions set status = 'retired' where version = $version and status in ('active', 'ready')", ("version", version));
             tx.Commit();
             PublishLog.Retired(_logger, Kind, version, keep);

@@ -34,7 +34,7 @@ public static class ExportPointer
 /// warehouse, possibly from other processes) could collide with. Each read takes the pointer once and every row
 /// from that version's files, so a switch never mixes two versions.
 /// </summary>
-public sealed class ExportedVersionReader(string exportsRoot) : IRecommendationReader
+public sealed partial class ExportedVersionReader(string exportsRoot) : IRecommendationReader
 {
     // In-memory DuckDB connections that only read Parquet: one per concurrent request, reused.
     readonly ConcurrentBag<DuckDBConnection> _idle = [];

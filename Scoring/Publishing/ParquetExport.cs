@@ -50,6 +50,7 @@ public sealed class ParquetExport
                 DuckDbShardAppender.AppendItems(conn, "published_items", version, items);
                 DuckDbShardAppender.AppendRecommendations(conn, "recommendations", version, shards, ct);
                 DuckDbShardAppender.AppendStates(conn, "user_states", version, shards, ct);
+                FilteredListTables.AppendDuckDb(conn, "", version, shards, ct);
                 ct.ThrowIfCancellationRequested();
                 // COPY ... TO takes no parameters for its target: the path is quoted as a literal instead.
                 Execute(conn, $"""
@@ -57,6 +58,7 @@ public sealed class ParquetExport
                     copy (select * from user_states order by user_id) to {Literal(Path.Combine(_partial, UserStatesFile))} (format parquet, compression zstd);
                     copy (select * from published_items order by item_idx) to {Literal(Path.Combine(_partial, ItemsFile))} (format parquet, compression zstd);
                     """);
+                Execute(conn, FilteredListTables.CopyToParquetSql(_partial, Literal));
             }
         }
         catch

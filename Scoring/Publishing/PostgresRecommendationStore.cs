@@ -16,13 +16,13 @@ namespace HrnnPipeline.Scoring.Publishing;
 /// then attached as partitions in the same short transaction that moves the pointer. Retiring a version drops its
 /// partitions, which is instant and leaves nothing for vacuum.
 /// </summary>
-public sealed class PostgresRecommendationStore : IRecommendationStore
+public sealed partial class PostgresRecommendationStore : IRecommendationStore
 {
     // Keys of the advisory locks that make schema creation and publishing one-at-a-time across processes.
     const long SchemaLockKey = 0x48524E4E_00000001;
     const long PublishLockKey = 0x48524E4E_00000002;
 
-    static readonly string[] DataTables = ["recommendations", "user_states", "published_items"];
+    static readonly string[] DataTables = ["recommendations", "user_states", "published_items", .. FilteredListTables.Tables];
 
     readonly NpgsqlDataSource _dataSource;
     readonly bool _ownsDataSource;
@@ -115,7 +115,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
             """;
         await using var conn = await OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var cmd = new NpgsqlCommand(sql, conn, tx))
+        await using (var cmd = new NpgsqlCommand(sql + FilteredListTables.PostgresSchema, conn, tx))
         {
             cmd.Parameters.AddWithValue("lock", SchemaLockKey);
             await cmd.ExecuteNonQueryAsync(ct);
@@ -176,6 +176,7 @@ public sealed class PostgresRecommendationStore : IRecommendationStore
         long users = await CopyStatesAsync(conn, names.Staging("user_states"), v, version, ct);
         PublishLog.Step(_logger, Kind, version, "copy of user states", clock.Elapsed.TotalSeconds);
         v.Shards.CheckLoaded(recUsers, users);
+        await FilteredListTables.CopyPostgresAsync(conn, names.Staging, version, v.Shards, ct);
 
         clock.Restart();
         await IndexStagingAsync(conn, names, v.Shards.VersionDir, ct);
