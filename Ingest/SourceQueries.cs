@@ -250,7 +250,9 @@ internal static class SourceQueries
                          WHEN abs(ts_num) > {LargestTimestamp.ToString("0.0e0", CultureInfo.InvariantCulture)}
                              THEN 'timestamp out of range: ' || left(ts_text, 40)
                          WHEN ts IS NULL THEN 'bad timestamp: ' || left(ts_text, 40)
-                         WHEN value_text IS NOT NULL AND value IS NULL THEN 'bad value: ' || left(value_text, 40)
+                         WHEN value_text IS NOT NULL AND (value IS NULL OR NOT isfinite(value))
+                             THEN 'bad value: ' || left(value_text, 40)
+                         {(source.Fields.Contains(EventField.Value) ? MissingValue(source.Fields) : "")}
                     END AS reason
                 FROM src_converted
             )
@@ -260,6 +262,14 @@ internal static class SourceQueries
             FROM src_classified
             """;
     }
+
+    /// <summary>
+    /// A file with a value column must give every event a value; only an event with a type may leave it empty, as
+    /// Features:EventTypeValues can give the type's value then (a view without a price, a purchase with one).
+    /// </summary>
+    static string MissingValue(IReadOnlySet<EventField> fields) => fields.Contains(EventField.Type)
+        ? "WHEN value_text IS NULL AND event_type IS NULL THEN 'missing value (and no event type)'"
+        : "WHEN value_text IS NULL THEN 'missing value'";
 
     /// <summary>Good rows as events; numeric timestamps times $scale (1000 for seconds, 1 for milliseconds).</summary>
     public static string InsertEvents(IReadOnlySet<EventField> fields) => $"""

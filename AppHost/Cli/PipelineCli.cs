@@ -125,9 +125,10 @@ public static class PipelineCli
         var output = new Option<string>("--out") { Description = "CSV file to write (user_id,item_id,timestamp in Unix seconds)", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
         var sessions = new Option<double>("--mean-sessions") { Description = "Mean sessions per user", DefaultValueFactory = _ => 12 };
+        var outcomes = CliOptions.GeneratedOutcomes();
         var command = new Command("generate", "Write a seeded synthetic interaction log: Zipf popularity, persistent user tastes that drift, skewed session lengths and gaps.")
         {
-            users, items, output, seed, sessions,
+            users, items, output, seed, sessions, outcomes,
         };
         command.SetAction((result, ct) => Guard(() =>
         {
@@ -136,7 +137,7 @@ public static class PipelineCli
             var generator = new SyntheticLogGenerator(new SyntheticLogOptions
             {
                 Users = result.GetValue(users), Items = result.GetValue(items), Seed = result.GetValue(seed),
-                MeanSessions = result.GetValue(sessions),
+                MeanSessions = result.GetValue(sessions), Outcomes = CliOptions.ParseGeneratedOutcomes(result.GetValue(outcomes)),
             });
             var path = result.GetValue(output)!;
             var progress = new ProgressReporter("generate", result.GetValue(users) * 12L * 6, "events");

@@ -17,6 +17,8 @@ public sealed record SyntheticLogOptions
     /// <summary>Share of clicks that return to one of the user's few favourite items.</summary>
     public double FavouriteShare { get; init; } = 0.10;
     public long StartUnixSeconds { get; init; } = 1_700_000_000;
+    /// <summary>Extra columns with a known effect (<see cref="SyntheticOutcomes"/>); None writes the plain log.</summary>
+    public SyntheticOutcomes Outcomes { get; init; } = SyntheticOutcomes.None;
 }
 
 /// <summary>
@@ -26,7 +28,7 @@ public sealed record SyntheticLogOptions
 /// session lengths, clicks gaps (seconds to minutes) and gaps between sessions (hours to days) are skewed.
 /// Users are generated independently from (seed, user), so the output is identical for a seed at any size.
 /// </summary>
-public sealed class SyntheticLogGenerator
+public sealed partial class SyntheticLogGenerator
 {
     readonly SyntheticLogOptions _o;
     readonly int _groups;
@@ -93,6 +95,7 @@ public sealed class SyntheticLogGenerator
     /// <summary>Writes the log as CSV with a header; returns the number of events.</summary>
     public long Write(string path, IProgress<long>? progress = null)
     {
+        if (_o.Outcomes != SyntheticOutcomes.None) return WriteWithOutcomes(path, progress);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         var tmp = path + ".tmp";
