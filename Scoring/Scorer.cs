@@ -11,6 +11,8 @@ namespace HrnnPipeline.Scoring;
 public sealed record ScoreResult(string Version, int Shard, int ShardCount, long Users, double Seconds, long UsersWithSeenItems)
 {
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
+    /// <summary>Users left without a list: the value filter (Scoring:MinOutcome) rejected every candidate.</summary>
+    public long UsersFilteredOut { get; init; }
 }
 
 /// <summary>
@@ -39,11 +41,12 @@ public static class Scorer
         using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
         var items = loaded.Items;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
-        long done = 0, withSeen = 0;
+        long done = 0, withSeen = 0, withoutList = 0;
         new HrnnInference(loaded.Model, loaded.Device).Run(
             new HrnnInference.Request(history, options.BatchSize, options.K)
             {
                 CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine,
+                MinOutcome = OutcomeFilter.Threshold(loaded.Model.Settings, options.MinOutcome),
             },
             null,
             rows =>
@@ -58,8 +61,15 @@ public static class Scorer
                     scores.Clear();
                     for (int j = 0; j < rows.K; j++)
                     {
+                        // Item 0: a slot the value filter left empty (the model expects a rejection or a low value).
+                        if (rows.TopK[r * rows.K + j] == 0) continue;
                         ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
                         scores.Add(rows.TopScores[r * rows.K + j]);
+                    }
+                    if (ids.Count == 0)
+                    {
+                        withoutList++;
+                        continue;
                     }
                     if (rows.SeenFill[r] > 0) withSeen++;
                     writer.Add(users.Ids[history.Users[rows.UserBlock[r]]], ids.ToArray(), scores.ToArray(),
@@ -70,6 +80,9 @@ public static class Scorer
         writer.Complete();
         ScoredHistory.Keep(work, versionDir);
         progress.Done();
-        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen);
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen)
+        {
+            UsersFilteredOut = withoutList,
+        };
     }
 }

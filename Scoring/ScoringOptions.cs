@@ -16,6 +16,10 @@ public sealed class ScoringOptions
     public int BatchSize { get; set; } = 512;
     public string Device { get; set; } = "cpu";
 
+    /// <summary>Binary and regression models: items whose predicted value is below this are left out of the lists
+    /// (null: 0.5 for binary, no filter for regression).</summary>
+    public double? MinOutcome { get; set; }
+
     /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
     public void Validate()
     {

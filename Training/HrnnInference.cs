@@ -5,16 +5,19 @@ namespace HrnnPipeline.Training;
 
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
 /// (number of items scoring at least as high), the model's top-k and its own log loss (full softmax) of the target.
-/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).</summary>
+/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).
+/// <see cref="Predicted"/>: the value head's prediction for the target (binary: P(value &gt; 0)), null without a head.</summary>
 public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, float[] LogLoss,
-    bool[] NaNTarget);
+    bool[] NaNTarget, float[]? Predicted = null);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
 /// state s_0, and the top-k for that session's start. With seen items excluded, a user with fewer than k unseen items
 /// gets them first and then the best-scored items they have seen: <see cref="SeenFill"/> says how many (the list's
-/// last ranks; their scores are the model's own, so they may exceed the unseen items' scores).</summary>
+/// last ranks; their scores are the model's own, so they may exceed the unseen items' scores). With a value head,
+/// <see cref="TopValues"/> holds each listed item's predicted value, and items below the request's MinOutcome are left
+/// out: their slots hold item 0 (no item) with value NaN.</summary>
 public sealed record CaptureRows(int[] UserBlock, float[] UserState, float[] SessionState, int[] TopK, float[] TopScores, int K,
-    int[] SeenFill);
+    int[] SeenFill, float[]? TopValues = null);
 
 /// <summary>
 /// Runs users' sessions through a trained model with the same user-parallel batching as training (no dropout, no
@@ -40,6 +43,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         public int[]? UserOrder { get; init; }
         /// <summary>Collects the validation figures that choose the model's <see cref="ReminderMix"/>.</summary>
         public ReminderFit? Fit { get; init; }
+        /// <summary>Models with a value head: items predicted below this rank after every other item (evaluation)
+        /// and are left out of captured lists (scoring). Null: no filter.</summary>
+        public double? MinOutcome { get; init; }
     }
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
@@ -60,6 +66,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             using var scope = NewDisposeScope();
             var (inputs, sessionStart, userStart) = Upload(chunk);
             var queries = new List<Tensor>();
+            // The value head reads session states: s_0 at a session start (not the start head's query), h_t after.
+            var outcomeQueries = new List<Tensor>();
             var captureUser = new List<Tensor>();
             var captureSession = new List<Tensor>();
             var predUser = new List<int>(); var predPos = new List<int>(); var predTarget = new List<int>();
@@ -103,6 +111,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     queries.Add(model.StartQuery(initial!.index_select(0, Index(startRows))));
                 if (nextRows.Count > 0)
                     queries.Add(state.Session[^1].index_select(0, Index(nextRows)));
+                if (model.HasOutcomeHead && startRows.Count > 0) outcomeQueries.Add(initial!.index_select(0, Index(startRows)));
+                if (model.HasOutcomeHead && nextRows.Count > 0) outcomeQueries.Add(state.Session[^1].index_select(0, Index(nextRows)));
                 if (captures.Count > 0)
                 {
                     var idx = Index(captures);
@@ -118,10 +128,12 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 }
             }
             if (onPredictions is not null && predTarget.Count > 0)
-                onPredictions(RankTargets(cat(queries, 0), predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k,
-                    predRows.ToArray(), mixer, request.Fit));
+                onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
+                    predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
+                    request.MinOutcome));
             if (onCapture is not null && capUsers.Count > 0)
-                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer));
+                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
+                    request.MinOutcome));
         }
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
@@ -145,9 +157,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
 
-    PredictionRows RankTargets(Tensor queries, int[] users, int[] positions, int[] targets, int k,
-        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit)
+    PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome)
     {
+        var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
         var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
@@ -161,14 +174,22 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
             var ranked = mixer?.Mix(scores, rows, model.Reminders) ?? scores;
-            ConservativeRanks(ranked, target).cpu().data<long>().CopyTo(ranks, start);
+            Tensor? accepted = null;
+            if (outcomeQueries is not null)
+            {
+                var values = model.OutcomeAll(outcomeQueries.narrow(0, start, n));
+                values.gather(1, target).squeeze(1).cpu().data<float>().CopyTo(predicted!, start);
+                if (minOutcome is { } min) accepted = values.ge(min);
+            }
+            (accepted is null ? ConservativeRanks(ranked, target) : OutcomeFilter.Ranks(ranked, target, accepted))
+                .cpu().data<long>().CopyTo(ranks, start);
             ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
             scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
-        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget);
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget, predicted);
     }
 
     /// <summary>
@@ -187,8 +208,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome)
     {
+        var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
         var user = userStates.Count > 0 ? cat(userStates, 0) : null;
         var topK = new int[users.Length * k];
@@ -204,6 +226,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
             // The mix turns the padding's -inf into probability 0, a tie with underflowed items: never list it.
             scores.index_fill_(1, padding, Scalars.NegativeInfinity);
+            // Items the model expects the user to reject or rate low never enter the list (their slots stay empty).
+            if (topValues is not null && minOutcome is { } min)
+                scores = scores.masked_fill(model.OutcomeAll(states).ge(min).logical_not(), Scalars.NegativeInfinity);
             if (excludeFrom is null)
             {
                 var (values, indexes) = scores.topk(k, 1);
@@ -231,9 +256,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 Array.Copy(fillScores, r * k, topScores, row + unseen, k - unseen);
             }
         }
+        if (topValues is not null) OutcomeFilter.ListValues(model, session, topK, topScores, k, topValues, _scoreBlock);
         return new CaptureRows(users,
             user is null ? [] : user.cpu().data<float>().ToArray(),
-            session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill);
+            session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill, topValues);
     }
 
     /// <summary>[rows, items] true where the row's user has consumed the item; <paramref name="seenCount"/>: how many
