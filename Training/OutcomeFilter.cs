@@ -30,7 +30,7 @@ public static class OutcomeFilter
         var ok = accepted.narrow(1, 1, catalogue);
         var targetOk = accepted.gather(1, target).squeeze(1);
         var acceptedAhead = ahead.logical_and(ok).sum(1);
-        var rejectedAhead = ahead.logical_and(ok.logical_not()).sum(1).Plus(ok.sum(1));
+        var rejectedAhead = ahead.logical_and(ok.logical_not()).sum(1) + ok.sum(1);
         var ranks = where(targetOk, acceptedAhead, rejectedAhead);
         return where(targetScore.squeeze(1).isnan(), tensor(catalogue, device: scores.device), ranks);
     }

@@ -18,8 +18,8 @@ public enum SyntheticOutcomes
 /// The outcome logs, built on the very same clicks as the plain log (their randomness is drawn from generators of
 /// their own, so the click stream of a seed does not change). Known effects, for the outcome modes to find:
 /// <list type="bullet">
-/// <item>Ratings: every user has a hidden trait (0..3) and every item one (from its id); a user dislikes (value 0)
-/// the items whose trait equals theirs, also inside the categories they click most. Other items get a rating of
+/// <item>Ratings: every user has a trait (0..3, from their first main category) and every item one (from its id); a
+/// user dislikes (value 0) the items whose trait equals theirs, also inside the categories they click most. Other items get a rating of
 /// 3 + 1.2 q_i + 0.8 b_u + noise, clamped to 1..5, divided by 5: q_i an item quality, b_u a user bias. A user's mean
 /// value misses q_i and the dislikes; a model of the next item's value can learn both.</item>
 /// <item>Purchases: with probability 0.3 a session ends in a purchase of one of the items viewed in it (one not
@@ -28,13 +28,20 @@ public enum SyntheticOutcomes
 /// </summary>
 public sealed partial class SyntheticLogGenerator
 {
-    /// <summary>The user's hidden trait: items with the same trait are disliked.</summary>
-    static int UserTrait(int user, int seed) => (int)(Mix(seed, user, 0x7a11) % 4);
+    /// <summary>The user's trait: items with the same trait are disliked. It follows the user's first main taste (a
+    /// category), so the clicks reveal it: a model can learn which items a user who clicks such a category rejects.</summary>
+    int UserTrait(int user)
+    {
+        // The first draws of UserEvents' generator: the number of tastes, then the first taste.
+        var rng = new Random(unchecked(_o.Seed * 1_000_003 + user * 7_919 + 0x5eed));
+        _ = rng.Next(3);
+        return Draw(_groupWeightCdf, rng) % 4;
+    }
 
     static int ItemTrait(int item, int seed) => (int)(Mix(seed, item, 0x17e4) % 4);
 
     /// <summary>True when the user dislikes the item (value 0 in the ratings log).</summary>
-    public bool Dislikes(int user, int item) => UserTrait(user, _o.Seed) == ItemTrait(item, _o.Seed);
+    public bool Dislikes(int user, int item) => UserTrait(user) == ItemTrait(item, _o.Seed);
 
     /// <summary>A stable 64-bit mix of (seed, id, salt): the same in every process, unlike HashCode.</summary>
     static ulong Mix(int seed, int id, int salt)
