@@ -10,7 +10,9 @@ namespace HrnnPipeline.Ingest;
 /// in file order, with the columns <see cref="SourceQueries.ClassifyInto"/> expects: is_data, raw, shape_error,
 /// user_id, item_id, ts_text, ts_number, ts_instant, session_id, event_type, value_text, value_number.
 /// </summary>
-internal sealed record SourceSelect(string Sql, Parameters Parameters, IReadOnlySet<EventField> Fields);
+/// <param name="ValuesOptional">JSON lines: an object may leave out any optional key, the value too (a plain click).
+/// In delimited and Parquet files the value column is there for every row, and an empty one is a missing value.</param>
+internal sealed record SourceSelect(string Sql, Parameters Parameters, IReadOnlySet<EventField> Fields, bool ValuesOptional = false);
 
 /// <summary>The SQL that reads each format and sorts its rows into events and rejections.</summary>
 internal static class SourceQueries
@@ -162,7 +164,7 @@ internal static class SourceQueries
             ["header"] = null,
             ["json_paths"] = paths.Count == 0 ? ["$.none"] : paths,
         };
-        return new SourceSelect(sql, parameters, keys.Keys.ToHashSet());
+        return new SourceSelect(sql, parameters, keys.Keys.ToHashSet(), ValuesOptional: true);
     }
 
     /// <summary>Name and DuckDB type of each Parquet column, in file order.</summary>
@@ -252,7 +254,7 @@ internal static class SourceQueries
                          WHEN ts IS NULL THEN 'bad timestamp: ' || left(ts_text, 40)
                          WHEN value_text IS NOT NULL AND (value IS NULL OR NOT isfinite(value))
                              THEN 'bad value: ' || left(value_text, 40)
-                         {(source.Fields.Contains(EventField.Value) ? MissingValue(source.Fields) : "")}
+                         {(source.Fields.Contains(EventField.Value) && !source.ValuesOptional ? MissingValue(source.Fields) : "")}
                     END AS reason
                 FROM src_converted
             )
