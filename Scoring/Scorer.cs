@@ -38,7 +38,7 @@ public static class Scorer
             .Where(b => UserShards.ShardOf(users.Ids[history.Users[b]], shardCount) == shard).ToArray();
 
         var versionDir = Path.Combine(work.Scores, loaded.Version);
-        using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
+        using var writer = new ScoreShardWriter(versionDir, shard, shardCount, withValues: loaded.Model.HasOutcomeHead);
         var items = loaded.Items;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
         long done = 0, withSeen = 0, withoutList = 0;
@@ -55,16 +55,19 @@ public static class Scorer
                 int h = rows.SessionState.Length / rows.UserBlock.Length;
                 var ids = new List<string>(rows.K);
                 var scores = new List<float>(rows.K);
+                var values = new List<float>(rows.K);
                 for (int r = 0; r < rows.UserBlock.Length; r++)
                 {
                     ids.Clear();
                     scores.Clear();
+                    values.Clear();
                     for (int j = 0; j < rows.K; j++)
                     {
                         // Item 0: a slot the value filter left empty (the model expects a rejection or a low value).
                         if (rows.TopK[r * rows.K + j] == 0) continue;
                         ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
                         scores.Add(rows.TopScores[r * rows.K + j]);
+                        if (rows.TopValues is { } predicted) values.Add(predicted[r * rows.K + j]);
                     }
                     if (ids.Count == 0)
                     {
@@ -73,7 +76,7 @@ public static class Scorer
                     }
                     if (rows.SeenFill[r] > 0) withSeen++;
                     writer.Add(users.Ids[history.Users[rows.UserBlock[r]]], ids.ToArray(), scores.ToArray(),
-                        rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
+                        rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h), values.ToArray());
                 }
                 progress.Report(done += rows.UserBlock.Length);
             }, ct);
