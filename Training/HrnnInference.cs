@@ -60,6 +60,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         using var _ = no_grad();
         var state = model.ZeroState(batch, device);
         var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
+        var baseline = OutcomeTraining.UsesBaseline(model.Settings) ? new OutcomeBaseline(data) : null;
         foreach (var chunk in batcher.Chunks(StepsPerChunk))
         {
             ct.ThrowIfCancellationRequested();
@@ -71,6 +72,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var captureUser = new List<Tensor>();
             var captureSession = new List<Tensor>();
             var predUser = new List<int>(); var predPos = new List<int>(); var predTarget = new List<int>();
+            var predBase = new List<float>(); var capBase = new List<float>();
             var capUsers = new List<int>();
             var predRows = new List<HistoryRow>(); var capRows = new List<HistoryRow>();
             for (int t = 0; t < chunk.Steps; t++)
@@ -88,6 +90,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     if ((flags & StepFlags.Capture) != 0)
                     {
                         captures.Add(b); capUsers.Add(chunk.User[row]);
+                        capBase.Add(baseline?.All(chunk.User[row]) ?? 0f);
                         capRows.Add(HistoryRow.Of(data, chunk.User[row], -1, 0, sessionStart: true, capture: true));
                     }
                     if (chunk.EvalUser[row] < 0) continue;
@@ -99,12 +102,14 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
+                    predBase.Add(baseline?.Before(chunk.Event[row]) ?? 0f);
                     predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], 0, sessionStart: true, capture: false));
                 }
                 foreach (int b in nextRows)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
+                    predBase.Add(baseline?.Before(chunk.Event[row] + 1) ?? 0f);
                     predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], chunk.EvalPosition[row], sessionStart: false, capture: false));
                 }
                 if (startRows.Count > 0)
@@ -130,10 +135,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             if (onPredictions is not null && predTarget.Count > 0)
                 onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
                     predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
-                    request.MinOutcome));
+                    request.MinOutcome, baseline is null ? null : predBase.ToArray()));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
-                    request.MinOutcome));
+                    request.MinOutcome, baseline is null ? null : capBase.ToArray()));
         }
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
@@ -157,8 +162,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
 
+    Tensor? Bases(float[]? bases, int start, int n) => bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device);
+
     PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
-        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome)
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases)
     {
         var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
@@ -177,7 +184,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             Tensor? accepted = null;
             if (outcomeQueries is not null)
             {
-                var values = model.OutcomeAll(outcomeQueries.narrow(0, start, n));
+                var values = model.OutcomeAll(outcomeQueries.narrow(0, start, n),
+                    bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device));
                 values.gather(1, target).squeeze(1).cpu().data<float>().CopyTo(predicted!, start);
                 if (minOutcome is { } min) accepted = values.ge(min);
             }
@@ -208,7 +216,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases)
     {
         var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
@@ -228,7 +236,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             scores.index_fill_(1, padding, Scalars.NegativeInfinity);
             // Items the model expects the user to reject or rate low never enter the list (their slots stay empty).
             if (topValues is not null && minOutcome is { } min)
-                scores = scores.masked_fill(model.OutcomeAll(states).ge(min).logical_not(), Scalars.NegativeInfinity);
+                scores = scores.masked_fill(model.OutcomeAll(states, Bases(bases, start, n)).ge(min).logical_not(), Scalars.NegativeInfinity);
             if (excludeFrom is null)
             {
                 var (values, indexes) = scores.topk(k, 1);
@@ -256,7 +264,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 Array.Copy(fillScores, r * k, topScores, row + unseen, k - unseen);
             }
         }
-        if (topValues is not null) OutcomeFilter.ListValues(model, session, topK, topScores, k, topValues, _scoreBlock);
+        if (topValues is not null) OutcomeFilter.ListValues(model, session, bases, topK, topScores, k, topValues, _scoreBlock);
         return new CaptureRows(users,
             user is null ? [] : user.cpu().data<float>().ToArray(),
             session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill, topValues);

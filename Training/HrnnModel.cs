@@ -158,10 +158,12 @@ public sealed class HrnnModel : nn.Module
     /// <paramref name="rows"/> [B, H] and <paramref name="bias"/> [B] are the items' rows of the head's tables.</summary>
     public Tensor OutcomeRaw(Tensor state, Tensor rows, Tensor bias) => (state * rows).sum(1).Plus(bias).Plus(_outcomeOffset!);
 
-    /// <summary>Predicted values [B, N] of every item (probabilities for binary); the padding column is NaN.</summary>
-    public Tensor OutcomeAll(Tensor state)
+    /// <summary>Predicted values [B, N] of every item (probabilities for binary); the padding column is NaN.
+    /// <paramref name="baseline"/> [B]: each row's user mean so far, which regression predicts relative to.</summary>
+    public Tensor OutcomeAll(Tensor state, Tensor? baseline = null)
     {
         var raw = Score(state, OutcomeTable!, OutcomeBias!).Plus(_outcomeOffset!);
+        if (baseline is not null) raw = raw.Plus(baseline.unsqueeze(1));
         var values = Settings.Outcome == OutcomeKind.Binary ? sigmoid(raw) : raw;
         values.index_fill_(1, tensor(new long[] { 0 }, device: values.device), float.NaN);
         return values;

@@ -44,6 +44,7 @@ public sealed class HrnnTrainer : IDisposable
     readonly int _outputSlot, _biasSlot, _outcomeSlot, _outcomeBiasSlot;
     // Targets of the last epoch: positive, negative (ranking weight 0), and the positives' weight.
     long _positives, _negatives;
+    OutcomeBaseline? _baseline;
     double _positiveWeight;
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
     public Action<int>? AfterCheckpoint { get; init; }
@@ -189,6 +190,7 @@ public sealed class HrnnTrainer : IDisposable
         long total = batcher.CountTargets(), done = 0;
         var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
         var state = Model.ZeroState(_s.BatchSize, _device);
+        _baseline = OutcomeTraining.UsesBaseline(_s) ? new OutcomeBaseline(fit) : null;
         var stamp = new int[_items.TableSize];
         var local = new int[_items.TableSize];
         int stampId = 0;
@@ -243,7 +245,7 @@ public sealed class HrnnTrainer : IDisposable
     sealed record StepData(Tensor Rows, Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
         Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
         Tensor TargetRows, Tensor StartRows, int Targets, int Starts, Tensor OutcomeTarget, Tensor OutcomeMask,
-        double Weight, int Positives, int OutcomeRows);
+        double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase);
 
     StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId)
     {
@@ -265,6 +267,7 @@ public sealed class HrnnTrainer : IDisposable
         var startRows = new float[batch];
         var outcomeTarget = new float[batch];
         var outcomeMask = new float[batch];
+        var outcomeBase = new float[batch];
         int targets = 0, starts = 0, positives = 0, outcomes = 0;
         double weight = 0;
         for (int b = 0; b < batch; b++)
@@ -287,6 +290,7 @@ public sealed class HrnnTrainer : IDisposable
             {
                 outcomeMask[b] = 1;
                 outcomeTarget[b] = OutcomeTraining.HeadTarget(_s, chunk.Outcome[row]);
+                if (_baseline is not null) outcomeBase[b] = _baseline.Before(chunk.Event[row] + 1);
                 outcomes++;
             }
             // The session-start objective: the initial state of a session that follows another of the same user
@@ -305,7 +309,7 @@ public sealed class HrnnTrainer : IDisposable
             Upload(rows.ToArray()), Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
             Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
             Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts,
-            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes);
+            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase));
     }
 
     Tensor Upload(long[] values) => tensor(values).to(_device);
@@ -350,7 +354,7 @@ public sealed class HrnnTrainer : IDisposable
             // The value of the next event, from the same session state that ranks it, at the target item's rows.
             var raw = Model.OutcomeRaw(output, leaves[_outcomeSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])),
                 leaves[_outcomeBiasSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])));
-            head = OutcomeTraining.HeadLoss(_s, raw, step.OutcomeTarget, step.OutcomeMask);
+            head = OutcomeTraining.HeadLoss(_s, raw.Plus(step.OutcomeBase), step.OutcomeTarget, step.OutcomeMask);
             loss = loss.Plus(head * (float)_s.OutcomeWeight);
         }
         loss.backward();

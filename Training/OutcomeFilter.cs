@@ -36,14 +36,16 @@ public static class OutcomeFilter
     }
 
     /// <summary>Each listed item's predicted value; slots left empty by the filter (score -inf) become item 0, value NaN.</summary>
-    internal static void ListValues(HrnnModel model, Tensor sessionStates, int[] topK, float[] topScores, int k, float[] values, int block)
+    internal static void ListValues(HrnnModel model, Tensor sessionStates, float[]? bases, int[] topK, float[] topScores, int k,
+        float[] values, int block)
     {
         int users = topK.Length / Math.Max(k, 1);
         for (int start = 0; start < users; start += block)
         {
             int n = Math.Min(block, users - start);
             using var scope = NewDisposeScope();
-            var all = model.OutcomeAll(sessionStates.narrow(0, start, n));
+            var all = model.OutcomeAll(sessionStates.narrow(0, start, n),
+                bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(sessionStates.device));
             var items = tensor(topK.AsSpan(start * k, n * k).ToArray().Select(i => (long)i).ToArray(), [n, k]).to(all.device);
             all.gather(1, items).cpu().data<float>().CopyTo(values, start * k);
         }

@@ -14,7 +14,8 @@ namespace HrnnPipeline.Training;
 /// <item>binary: value &gt; 0 is a positive target, value 0 (a dislike, a skip) a negative one: no ranking loss
 /// pulls it up, and the value head learns P(value &gt; 0) (binary cross-entropy);</item>
 /// <item>soft: the value, in [0, 1], is the target's weight in the ranking loss (0: never a positive);</item>
-/// <item>regression: value &gt; 0 is a positive target, and the value head predicts the value (MSE or Huber).</item>
+/// <item>regression: value &gt; 0 is a positive target, and the value head predicts the value (MSE or Huber), as an
+/// offset from the user's mean value so far (<see cref="OutcomeBaseline"/>).</item>
 /// </list>
 /// With EventWeights the positive targets' ranking weight is their value (a purchase of value 5 counts five views).
 /// </summary>
@@ -60,6 +61,9 @@ public static class OutcomeTraining
                 $"Training:Outcome {Name(s.Outcome)}: event {e} of the fit split has value {v}, {why}"));
         }
     }
+
+    /// <summary>Regression predicts the value relative to the user's mean so far (<see cref="OutcomeBaseline"/>).</summary>
+    public static bool UsesBaseline(HrnnSettings s) => s.Outcome == OutcomeKind.Regression;
 
     public static string Name(OutcomeKind kind) => kind.ToString().ToLowerInvariant();
 }

@@ -111,6 +111,25 @@ public sealed class OutcomeTests
         Assert.Equal(1f, OutcomeTraining.RankingWeight(new HrnnSettings(), toDisliked.Item3));
     }
 
+    /// <summary>Regression predicts relative to the user's mean value before the predicted event; a user's first event
+    /// and a user without events start from the mean over all events, the next session from the user's whole mean.</summary>
+    [Fact]
+    public void The_regression_baseline_is_the_users_mean_before_each_event()
+    {
+        var data = TestData.FromLists([[[1, 2], [3]], [[4, 5]]]).WithValues([1f, 0f, 0.5f, 0.2f, 0.6f]);
+        var baseline = new OutcomeBaseline(data);
+        float global = (1f + 0f + 0.5f + 0.2f + 0.6f) / 5;
+        Assert.Equal([global, 1f, 0.5f, global, 0.2f], Enumerable.Range(0, 5).Select(baseline.Before), new ToleranceComparer());
+        Assert.Equal(0.5f, baseline.All(0), 5);
+        Assert.Equal(0.4f, baseline.All(1), 5);
+    }
+
+    sealed class ToleranceComparer : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) < 1e-6;
+        public int GetHashCode(float obj) => 0;
+    }
+
     static HrnnSettings Small(OutcomeKind mode) => new()
     {
         Model = ModelKind.HrnnInit, SessionHidden = 16, UserHidden = 16, BatchSize = 16, Epochs = 2, Patience = 0,
