@@ -153,6 +153,10 @@ public sealed record HrnnSettings
         _ => throw new PipelineException($"--loss {text}: expected top1, bpr, cross-entropy or bpr-max"),
     };
 
+    public static OutcomeKind ParseOutcome(string text) =>
+        Enum.TryParse<OutcomeKind>(text, ignoreCase: true, out var kind) && !int.TryParse(text, out _) ? kind
+        : throw new PipelineException($"--outcome {text}: expected positive, binary, soft or regression");
+
     /// <summary>Rejects settings that cannot train, with a message naming the setting.</summary>
     public void Validate()
     {
