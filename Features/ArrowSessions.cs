@@ -54,11 +54,12 @@ public static class ArrowSessions
                 }
             }
         }
-        return SessionDataset.FromSortedEvents(
+        var data = SessionDataset.FromSortedEvents(
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(users),
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(sessions),
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(items),
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ts));
+        return OutcomeValues.Read(path, data) is { } values ? data.WithValues(values) : data;
     }
 
     /// <summary>Writes a dataset as an events file plus its session index (used by tests and by Features).</summary>
@@ -66,6 +67,8 @@ public static class ArrowSessions
     {
         WriteAtomically(path, EventSchema, WriteEventBatches);
         WriteAtomically(SessionIndexPath(path), SessionIndexSchema, WriteIndexBatches);
+        if (data.Values is not null) OutcomeValues.Write(path, data);
+        else if (File.Exists(OutcomeValues.PathOf(path))) File.Delete(OutcomeValues.PathOf(path));
 
         IEnumerable<RecordBatch> WriteEventBatches()
         {

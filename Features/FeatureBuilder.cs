@@ -85,6 +85,8 @@ public sealed partial class FeatureBuilder
     sealed class Run(DuckDBConnection connection, string warehousePath, ProgressReporter progress, CancellationToken ct)
     {
         int _step;
+        // Whether the events carry outcome values (a value column, or types that Features:EventTypeValues maps).
+        bool _hasValues;
 
         public async Task ConfigureAsync(string memoryLimit)
         {
@@ -140,8 +142,14 @@ public sealed partial class FeatureBuilder
                 "SELECT count(*) FROM (SELECT 1 FROM events WHERE nullif(session_id, '') IS NOT NULL LIMIT 1)") > 0;
             bool hasEventTypes = await ScalarAsync("inspect events",
                 "SELECT count(*) FROM (SELECT 1 FROM events WHERE event_type IS NOT NULL LIMIT 1)") > 0;
+            var (typeNames, typeValues) = o.TypeValues();
+            _hasValues = await ScalarAsync("inspect events",
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE value IS NOT NULL LIMIT 1)") > 0
+                || (hasEventTypes && typeNames.Length > 0);
             string sortedExtras = (hasSessionIds ? ", nullif(e.session_id, '') AS sid" : "")
-                + (hasEventTypes ? ", e.event_type" : "");
+                + (hasEventTypes ? ", e.event_type" : "")
+                + (_hasValues ? $", {OutcomeValues.ValueSql("e")} AS value" : "");
+            string value = _hasValues ? ", value" : "";
             string lagExtras = (hasSessionIds ? "sid, lag(sid) OVER () AS prev_sid" : "NULL AS sid, NULL AS prev_sid")
                 + (hasEventTypes ? ", event_type IS NOT DISTINCT FROM lag(event_type) OVER () AS same_type" : ", true AS same_type");
 
@@ -155,7 +163,8 @@ public sealed partial class FeatureBuilder
                 WHERE e.event_type IS NULL OR NOT list_contains($drop_types, lower(e.event_type))
                 ORDER BY u.ukey, e.ts_ms, e.file_id, e.line_no
                 """,
-                new DuckDBParameter("drop_types", DropTypes(o)));
+                [new DuckDBParameter("drop_types", DropTypes(o)),
+                 .. _hasValues ? OutcomeValues.TypeParameters(typeNames, typeValues) : []]);
             // Windows with an empty OVER () stream the table in its stored (sorted) order, which DuckDB guarantees,
             // so LAG sees each event's predecessor and the running SUM numbers sessions globally, ordered by user
             // then start, without a second sort. A session starts at a user's first event, where an explicit
@@ -165,7 +174,7 @@ public sealed partial class FeatureBuilder
             await ExecAsync("sessionize", $"""
                 CREATE OR REPLACE TEMP TABLE fe_events AS
                 WITH lagged AS (
-                    SELECT ukey, ikey, ts_ms,
+                    SELECT ukey, ikey, ts_ms{value},
                         lag(ukey) OVER () AS prev_ukey,
                         lag(ts_ms) OVER () AS prev_ts,
                         lag(ikey) OVER () AS prev_ikey,
@@ -173,7 +182,7 @@ public sealed partial class FeatureBuilder
                     FROM fe_sorted
                 ),
                 flagged AS (
-                    SELECT ukey, ikey, ts_ms, prev_ikey, same_type,
+                    SELECT ukey, ikey, ts_ms{value}, prev_ikey, same_type,
                         CASE
                             WHEN prev_ukey IS DISTINCT FROM ukey THEN true
                             WHEN sid IS NOT NULL OR prev_sid IS NOT NULL THEN sid IS DISTINCT FROM prev_sid
@@ -182,12 +191,12 @@ public sealed partial class FeatureBuilder
                     FROM lagged
                 ),
                 numbered AS (
-                    SELECT ukey, ikey, ts_ms, prev_ikey, same_type, starts_session,
+                    SELECT ukey, ikey, ts_ms{value}, prev_ikey, same_type, starts_session,
                         row_number() OVER () AS ord,
                         sum(starts_session::INTEGER) OVER (ROWS UNBOUNDED PRECEDING)::INTEGER AS sess
                     FROM flagged
                 )
-                SELECT sess, ukey, ikey, ts_ms, ord
+                SELECT sess, ukey, ikey, ts_ms, ord{value}
                 FROM numbered
                 WHERE starts_session OR ikey <> prev_ikey OR NOT same_type
                 """,
@@ -375,7 +384,7 @@ public sealed partial class FeatureBuilder
             // The cleaned sessions' events in file order (seq). item_idx is NULL for a test event whose item never
             // occurs in train. in_split: the event is in its split's file; train holds every event of fit and valid.
             // No item_id column: it would double the cost of this table; item_map has the ids.
-            await ExecAsync("persist events", """
+            await ExecAsync("persist events", $"""
                 CREATE OR REPLACE TABLE session_events AS
                 SELECT s.session_idx, s.user_idx, m.item_idx, e.ts_ms AS ts, s.split,
                     CASE s.split
@@ -383,7 +392,7 @@ public sealed partial class FeatureBuilder
                         WHEN 'valid' THEN m.in_fit AND s.in_split
                         ELSE m.item_idx IS NOT NULL AND s.in_split
                     END AS in_split,
-                    e.ord AS seq
+                    e.ord AS seq{(_hasValues ? ", e.value" : "")}
                 FROM fe_events e
                 JOIN fe_sessions_final s USING (sess)
                 JOIN fe_items m USING (ikey)
@@ -453,6 +462,7 @@ public sealed partial class FeatureBuilder
                     WHERE {filter}
                     ORDER BY session_idx
                     """, ArrowSessions.SessionIndexSchema, ArrowSessions.SessionIndexPath(path), "session_idx", ct);
+                await OutcomeValues.ExportAsync(connection, _hasValues ? filter : null, path, ct);
             }
             Report("export id maps");
             (await ReadMapAsync("SELECT item_idx, item_id, support FROM item_map ORDER BY item_idx", firstIndex: 1))
@@ -479,7 +489,9 @@ public sealed partial class FeatureBuilder
             return new IdMap([.. ids], [.. counts], firstIndex);
         }
 
-        async Task ExecAsync(string step, string sql, params DuckDBParameter[] parameters)
+        Task ExecAsync(string step, string sql, params DuckDBParameter[] parameters) => ExecAsync(step, sql, (IEnumerable<DuckDBParameter>)parameters);
+
+        async Task ExecAsync(string step, string sql, IEnumerable<DuckDBParameter> parameters)
         {
             Report(step);
             using var command = Command(sql, parameters);
@@ -506,7 +518,9 @@ public sealed partial class FeatureBuilder
             }
         }
 
-        DuckDBCommand Command(string sql, params DuckDBParameter[] parameters)
+        DuckDBCommand Command(string sql, params DuckDBParameter[] parameters) => Command(sql, (IEnumerable<DuckDBParameter>)parameters);
+
+        DuckDBCommand Command(string sql, IEnumerable<DuckDBParameter> parameters)
         {
             var command = connection.CreateCommand();
             command.CommandText = sql;

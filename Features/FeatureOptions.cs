@@ -29,6 +29,12 @@ public sealed partial class FeatureOptions
     /// <summary>Event types dropped before sessionizing (case-insensitive), e.g. <c>delete</c>.</summary>
     public string[] DropEventTypes { get; set; } = [];
 
+    /// <summary>
+    /// Outcome value per event type (case-insensitive), e.g. <c>view=1,cart=3,purchase=5</c>: the value of an event
+    /// that has none of its own (an event's own value wins). Null: values come from the value column only.
+    /// </summary>
+    public string? EventTypeValues { get; set; }
+
     /// <summary>DuckDB's memory_limit for the run; DuckDB spills to disk beyond it.</summary>
     public string MemoryLimit { get; set; } = "2GB";
 
@@ -44,12 +50,35 @@ public sealed partial class FeatureOptions
             throw new PipelineException($"{SectionName}:MaxSessionsPerUser must be at least 1 (got {MaxSessionsPerUser})");
         if (MemoryLimit is null || !MemorySize().IsMatch(MemoryLimit))
             throw new PipelineException($"{SectionName}:MemoryLimit must look like 2GB or 512MB (got '{MemoryLimit}')");
+        _ = TypeValues();
 
         static void Check(int value, string name)
         {
             if (value < 0)
                 throw new PipelineException($"{SectionName}:{name} must be 0 or more (got {value})");
         }
+    }
+
+    /// <summary>The parsed <see cref="EventTypeValues"/>: lower-cased type names and their values, in the order given.</summary>
+    public (string[] Types, double[] Values) TypeValues()
+    {
+        if (string.IsNullOrWhiteSpace(EventTypeValues)) return ([], []);
+        var types = new List<string>();
+        var values = new List<double>();
+        foreach (var pair in EventTypeValues.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = pair.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[0].Length == 0
+                || !double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+                || !double.IsFinite(value))
+                throw new PipelineException($"{SectionName}:EventTypeValues '{EventTypeValues}': '{pair}' is not type=number (e.g. view=1,purchase=5)");
+            var type = parts[0].ToLowerInvariant();
+            if (types.Contains(type))
+                throw new PipelineException($"{SectionName}:EventTypeValues '{EventTypeValues}': type '{parts[0]}' given twice");
+            types.Add(type);
+            values.Add(value);
+        }
+        return ([.. types], [.. values]);
     }
 
     [GeneratedRegex(@"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", RegexOptions.IgnoreCase)]

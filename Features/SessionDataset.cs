@@ -18,6 +18,11 @@ public sealed class SessionDataset
     public required int[] UserStarts { get; init; }
     /// <summary>Dense user index per user block.</summary>
     public required int[] Users { get; init; }
+    /// <summary>Outcome value per event (<see cref="OutcomeValues"/>); null when the log has none (every event a click).</summary>
+    public float[]? Values { get; init; }
+
+    /// <summary>The value of event <paramref name="e"/>: 1 (a click) without values.</summary>
+    public float ValueOf(int e) => Values?[e] ?? 1f;
 
     public int EventCount => Items.Length;
     public int SessionCount => SessionStarts.Length - 1;
@@ -37,13 +42,27 @@ public sealed class SessionDataset
     public SessionDataset OfUsers(IReadOnlyList<int> blocks)
     {
         var users = new List<int>(); var sessions = new List<int>(); var items = new List<int>(); var times = new List<long>();
+        var values = Values is null ? null : new List<float>();
         foreach (int b in blocks)
             for (int s = UserStarts[b]; s < UserStarts[b + 1]; s++)
                 for (int e = SessionStarts[s]; e < SessionStarts[s + 1]; e++)
                 {
                     users.Add(Users[b]); sessions.Add(SessionIds[s]); items.Add(Items[e]); times.Add(Timestamps[e]);
+                    values?.Add(Values![e]);
                 }
-        return FromSortedEvents(users.ToArray(), sessions.ToArray(), items.ToArray(), times.ToArray());
+        return FromSortedEvents(users.ToArray(), sessions.ToArray(), items.ToArray(), times.ToArray()).WithValues(values?.ToArray());
+    }
+
+    /// <summary>This dataset with per-event outcome values (one per event) or none.</summary>
+    public SessionDataset WithValues(float[]? values)
+    {
+        if (values is not null && values.Length != EventCount)
+            throw new ArgumentException($"{values.Length} values for {EventCount} events", nameof(values));
+        return new SessionDataset
+        {
+            Items = Items, Timestamps = Timestamps, SessionStarts = SessionStarts, SessionIds = SessionIds,
+            UserStarts = UserStarts, Users = Users, Values = values,
+        };
     }
 
     /// <summary>

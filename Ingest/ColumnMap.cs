@@ -22,7 +22,8 @@ internal sealed class ColumnMap
         ["timestamp"] = EventField.Timestamp, ["ts"] = EventField.Timestamp, ["time"] = EventField.Timestamp,
         ["sessionid"] = EventField.Session, ["session"] = EventField.Session,
         ["eventtype"] = EventField.Type, ["type"] = EventField.Type, ["event"] = EventField.Type,
-        ["value"] = EventField.Value,
+        // OUTCOME as skrec names it: the value (a rating, 1/0, revenue) the training modes read.
+        ["value"] = EventField.Value, ["outcome"] = EventField.Value,
     };
 
     public ColumnMap(IReadOnlyDictionary<EventField, int> positions) => Positions = positions;

@@ -10,7 +10,9 @@ namespace HrnnPipeline.Ingest;
 /// in file order, with the columns <see cref="SourceQueries.ClassifyInto"/> expects: is_data, raw, shape_error,
 /// user_id, item_id, ts_text, ts_number, ts_instant, session_id, event_type, value_text, value_number.
 /// </summary>
-internal sealed record SourceSelect(string Sql, Parameters Parameters, IReadOnlySet<EventField> Fields);
+/// <param name="ValuesOptional">JSON lines: an object may leave out any optional key, the value too (a plain click).
+/// In delimited and Parquet files the value column is there for every row, and an empty one is a missing value.</param>
+internal sealed record SourceSelect(string Sql, Parameters Parameters, IReadOnlySet<EventField> Fields, bool ValuesOptional = false);
 
 /// <summary>The SQL that reads each format and sorts its rows into events and rejections.</summary>
 internal static class SourceQueries
@@ -162,7 +164,7 @@ internal static class SourceQueries
             ["header"] = null,
             ["json_paths"] = paths.Count == 0 ? ["$.none"] : paths,
         };
-        return new SourceSelect(sql, parameters, keys.Keys.ToHashSet());
+        return new SourceSelect(sql, parameters, keys.Keys.ToHashSet(), ValuesOptional: true);
     }
 
     /// <summary>Name and DuckDB type of each Parquet column, in file order.</summary>
@@ -250,7 +252,9 @@ internal static class SourceQueries
                          WHEN abs(ts_num) > {LargestTimestamp.ToString("0.0e0", CultureInfo.InvariantCulture)}
                              THEN 'timestamp out of range: ' || left(ts_text, 40)
                          WHEN ts IS NULL THEN 'bad timestamp: ' || left(ts_text, 40)
-                         WHEN value_text IS NOT NULL AND value IS NULL THEN 'bad value: ' || left(value_text, 40)
+                         WHEN value_text IS NOT NULL AND (value IS NULL OR NOT isfinite(value))
+                             THEN 'bad value: ' || left(value_text, 40)
+                         {(source.Fields.Contains(EventField.Value) && !source.ValuesOptional ? MissingValue(source.Fields) : "")}
                     END AS reason
                 FROM src_converted
             )
@@ -260,6 +264,14 @@ internal static class SourceQueries
             FROM src_classified
             """;
     }
+
+    /// <summary>
+    /// A file with a value column must give every event a value; only an event with a type may leave it empty, as
+    /// Features:EventTypeValues can give the type's value then (a view without a price, a purchase with one).
+    /// </summary>
+    static string MissingValue(IReadOnlySet<EventField> fields) => fields.Contains(EventField.Type)
+        ? "WHEN value_text IS NULL AND event_type IS NULL THEN 'missing value (and no event type)'"
+        : "WHEN value_text IS NULL THEN 'missing value'";
 
     /// <summary>Good rows as events; numeric timestamps times $scale (1000 for seconds, 1 for milliseconds).</summary>
     public static string InsertEvents(IReadOnlySet<EventField> fields) => $"""

@@ -17,6 +17,8 @@ public sealed record ScoreResult(string Version, int Shard, int ShardCount, long
     public long ListsWithColdItems { get; init; }
 
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
+    /// <summary>Users left without a list: the value filter (Scoring:MinOutcome) rejected every candidate.</summary>
+    public long UsersFilteredOut { get; init; }
 }
 
 /// <summary>
@@ -42,7 +44,7 @@ public static class Scorer
             .Where(b => UserShards.ShardOf(users.Ids[history.Users[b]], shardCount) == shard).ToArray();
 
         var versionDir = Path.Combine(work.Scores, loaded.Version);
-        using var writer = new ScoreShardWriter(versionDir, shard, shardCount);
+        using var writer = new ScoreShardWriter(versionDir, shard, shardCount, withValues: loaded.Model.HasOutcomeHead);
         var items = loaded.Items;
         var fields = Filters.ItemFields.Read(work.Prepared);
         var filtered = new Filters.FilteredLists(Filters.FilterSet.From(options.Filters), fields, items, history, options);
@@ -51,11 +53,12 @@ public static class Scorer
         var exploration = new Filters.ColdItemExploration(options, fields, items, history);
         long explored = 0;
         var progress = new ProgressReporter($"score shard {shard}/{shardCount}", mine.Length, "users");
-        long done = 0, withSeen = 0;
+        long done = 0, withSeen = 0, withoutList = 0;
         new HrnnInference(loaded.Model, loaded.Device).Run(
             new HrnnInference.Request(history, options.BatchSize, filtered.Depth(options.K))
             {
                 CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine,
+                MinOutcome = OutcomeFilter.Threshold(loaded.Model.Settings, options.MinOutcome),
             },
             null,
             rows =>
@@ -64,21 +67,43 @@ public static class Scorer
                 int h = rows.SessionState.Length / rows.UserBlock.Length;
                 var ids = new List<string>(rows.K);
                 var scores = new List<float>(rows.K);
+                var values = new List<float>(rows.K);
                 for (int r = 0; r < rows.UserBlock.Length; r++)
                 {
                     ids.Clear();
                     scores.Clear();
-                    for (int j = 0; j < options.K && j < rows.K; j++)
+                    values.Clear();
+                    // The first k listed items; the scorer may rank deeper (for the filtered lists), and slots the
+                    // value filter left empty are passed over.
+                    for (int j = 0; j < rows.K && ids.Count < options.K; j++)
                     {
+                        // Item 0: a slot the value filter left empty (the model expects a rejection or a low value).
+                        if (rows.TopK[r * rows.K + j] == 0) continue;
                         ids.Add(items.Ids[rows.TopK[r * rows.K + j]]);
                         scores.Add(rows.TopScores[r * rows.K + j]);
+                        if (rows.TopValues is { } predicted) values.Add(predicted[r * rows.K + j]);
+                    }
+                    if (ids.Count == 0)
+                    {
+                        withoutList++;
+                        continue;
                     }
                     if (rows.SeenFill[r] > rows.K - ids.Count) withSeen++; // seen items reached the first k ranks
                     var userId = users.Ids[history.Users[rows.UserBlock[r]]];
-                    if (exploration.Apply(rows.UserBlock[r], userId, ids, scores) > 0) explored++;
+                    int cold = exploration.Apply(rows.UserBlock[r], userId, ids, scores);
+                    if (cold > 0)
+                    {
+                        explored++;
+                        // Cold items are placed by their metadata: the model predicts no value for them.
+                        if (values.Count > 0)
+                        {
+                            values.RemoveRange(values.Count - cold, cold);
+                            values.AddRange(Enumerable.Repeat(float.NaN, cold));
+                        }
+                    }
                     filteredWriter?.Add(filtered, userId, rows.UserBlock[r], rows.TopK.AsSpan(r * rows.K, rows.K), rows.TopScores.AsSpan(r * rows.K, rows.K));
                     writer.Add(userId, ids.ToArray(), scores.ToArray(),
-                        rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h));
+                        rows.UserState.AsSpan(r * u, u), rows.SessionState.AsSpan(r * h, h), values.ToArray());
                 }
                 progress.Report(done += rows.UserBlock.Length);
             }, ct);
@@ -87,9 +112,10 @@ public static class Scorer
         ScoredHistory.Keep(work, versionDir);
         Filters.ItemFields.Keep(work.Prepared, versionDir);
         progress.Done();
-        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen) 
+        return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen)
         {
             Filters = filtered.Fills(), ColdItems = exploration.ColdItems, ListsWithColdItems = explored,
+            UsersFilteredOut = withoutList,
         };
     }
 }

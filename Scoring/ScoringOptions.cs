@@ -30,6 +30,10 @@ public sealed class ScoringOptions
     /// <summary>Seed of the exploration draw.</summary>
     public int Seed { get; set; } = 1;
 
+    /// <summary>Binary and regression models: items whose predicted value is below this are left out of the lists
+    /// (null: 0.5 for binary, no filter for regression).</summary>
+    public double? MinOutcome { get; set; }
+
     /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
     public void Validate()
     {

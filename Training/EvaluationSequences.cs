@@ -29,6 +29,7 @@ public static class EvaluationSequences
             : later.Users.ToArray();
         var items = new List<int>(history.EventCount + later.EventCount);
         var times = new List<long>(items.Capacity);
+        var values = history.Values is null && later.Values is null ? null : new List<float>(items.Capacity);
         var sessionStarts = new List<int> { 0 };
         var sessionIds = new List<int>();
         var userStarts = new List<int> { 0 };
@@ -42,6 +43,7 @@ public static class EvaluationSequences
                 {
                     items.Add(source.Items[e]);
                     times.Add(source.Timestamps[e]);
+                    values?.Add(source.ValueOf(e));
                 }
                 sessionStarts.Add(items.Count);
                 sessionIds.Add(source.SessionIds[s]);
@@ -58,7 +60,7 @@ public static class EvaluationSequences
         var data = new SessionDataset
         {
             Items = [.. items], Timestamps = [.. times], SessionStarts = [.. sessionStarts], SessionIds = [.. sessionIds],
-            UserStarts = [.. userStarts], Users = users,
+            UserStarts = [.. userStarts], Users = users, Values = values?.ToArray(),
         };
         return (data, [.. flags]);
     }

@@ -6,16 +6,19 @@ namespace HrnnPipeline.Training;
 
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
 /// (number of items scoring at least as high), the model's top-k and its own log loss (full softmax) of the target.
-/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).</summary>
+/// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).
+/// <see cref="Predicted"/>: the value head's prediction for the target (binary: P(value &gt; 0)), null without a head.</summary>
 public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, float[] LogLoss,
-    bool[] NaNTarget);
+    bool[] NaNTarget, float[]? Predicted = null);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
 /// state s_0, and the top-k for that session's start. With seen items excluded, a user with fewer than k unseen items
 /// gets them first and then the best-scored items they have seen: <see cref="SeenFill"/> says how many (the list's
-/// last ranks; their scores are the model's own, so they may exceed the unseen items' scores).</summary>
+/// last ranks; their scores are the model's own, so they may exceed the unseen items' scores). With a value head,
+/// <see cref="TopValues"/> holds each listed item's predicted value, and items below the request's MinOutcome are left
+/// out: their slots hold item 0 (no item) with value NaN.</summary>
 public sealed record CaptureRows(int[] UserBlock, float[] UserState, float[] SessionState, int[] TopK, float[] TopScores, int K,
-    int[] SeenFill);
+    int[] SeenFill, float[]? TopValues = null);
 
 /// <summary>
 /// Runs users' sessions through a trained model with the same user-parallel batching as training (no dropout, no
@@ -43,6 +46,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         public ReminderFit? Fit { get; init; }
         /// <summary>Reports the events run through the model, a chunk at a time.</summary>
         public ProgressReporter? Progress { get; init; }
+        /// <summary>Models with a value head: items predicted below this rank after every other item (evaluation)
+        /// and are left out of captured lists (scoring). Null: no filter.</summary>
+        public double? MinOutcome { get; init; }
     }
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
@@ -57,6 +63,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         using var _ = no_grad();
         var state = model.ZeroState(request.BatchSize, device);
         var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
+        var baseline = OutcomeTraining.UsesBaseline(model.Settings) ? new OutcomeBaseline(data) : null;
         long fed = 0;
         foreach (var chunk in batcher.Chunks(StepsPerChunk, narrowTail: true))
         {
@@ -66,9 +73,12 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             using var scope = NewDisposeScope();
             var (inputs, sessionStart, userStart) = Upload(chunk);
             var queries = new List<Tensor>();
+            // The value head reads session states: s_0 at a session start (not the start head's query), h_t after.
+            var outcomeQueries = new List<Tensor>();
             var captureUser = new List<Tensor>();
             var captureSession = new List<Tensor>();
             var predUser = new List<int>(); var predPos = new List<int>(); var predTarget = new List<int>();
+            var predBase = new List<float>(); var capBase = new List<float>();
             var capUsers = new List<int>();
             var predRows = new List<HistoryRow>(); var capRows = new List<HistoryRow>();
             for (int t = 0; t < chunk.Steps; t++)
@@ -86,6 +96,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     if ((flags & StepFlags.Capture) != 0)
                     {
                         captures.Add(b); capUsers.Add(chunk.User[row]);
+                        capBase.Add(baseline?.All(chunk.User[row]) ?? 0f);
                         capRows.Add(HistoryRow.Of(data, chunk.User[row], -1, 0, sessionStart: true, capture: true));
                     }
                     if (chunk.EvalUser[row] < 0) continue;
@@ -97,18 +108,22 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(0); predTarget.Add(chunk.Input[row]);
+                    predBase.Add(baseline?.Before(chunk.Event[row]) ?? 0f);
                     predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], 0, sessionStart: true, capture: false));
                 }
                 foreach (int b in nextRows)
                 {
                     int row = t * batch + b;
                     predUser.Add(chunk.EvalUser[row]); predPos.Add(chunk.EvalPosition[row]); predTarget.Add(chunk.Target[row]);
+                    predBase.Add(baseline?.Before(chunk.Event[row] + 1) ?? 0f);
                     predRows.Add(HistoryRow.Of(data, chunk.EvalUser[row], chunk.Event[row], chunk.EvalPosition[row], sessionStart: false, capture: false));
                 }
                 if (startRows.Count > 0)
                     queries.Add(model.StartQuery(initial!.index_select(0, Index(startRows))));
                 if (nextRows.Count > 0)
                     queries.Add(state.Session[^1].index_select(0, Index(nextRows)));
+                if (model.HasOutcomeHead && startRows.Count > 0) outcomeQueries.Add(initial!.index_select(0, Index(startRows)));
+                if (model.HasOutcomeHead && nextRows.Count > 0) outcomeQueries.Add(state.Session[^1].index_select(0, Index(nextRows)));
                 if (captures.Count > 0)
                 {
                     var idx = Index(captures);
@@ -124,10 +139,12 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 }
             }
             if (onPredictions is not null && predTarget.Count > 0)
-                onPredictions(RankTargets(cat(queries, 0), predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k,
-                    predRows.ToArray(), mixer, request.Fit));
+                onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
+                    predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
+                    request.MinOutcome, baseline is null ? null : predBase.ToArray()));
             if (onCapture is not null && capUsers.Count > 0)
-                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer));
+                onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
+                    request.MinOutcome, baseline is null ? null : capBase.ToArray()));
             if (request.Progress is { } progress)
             {
                 fed += chunk.Event.Take(chunk.Steps * batch).Count(e => e >= 0);
@@ -167,9 +184,12 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
 
-    PredictionRows RankTargets(Tensor queries, int[] users, int[] positions, int[] targets, int k,
-        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit)
+    Tensor? Bases(float[]? bases, int start, int n) => bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device);
+
+    PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases)
     {
+        var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
         var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
@@ -183,14 +203,23 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
             var ranked = mixer?.Mix(scores, rows, model.Reminders) ?? scores;
-            ConservativeRanks(ranked, target).cpu().data<long>().CopyTo(ranks, start);
+            Tensor? accepted = null;
+            if (outcomeQueries is not null)
+            {
+                var values = model.OutcomeAll(outcomeQueries.narrow(0, start, n),
+                    bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device));
+                values.gather(1, target).squeeze(1).cpu().data<float>().CopyTo(predicted!, start);
+                if (minOutcome is { } min) accepted = values.ge(min);
+            }
+            (accepted is null ? ConservativeRanks(ranked, target) : OutcomeFilter.Ranks(ranked, target, accepted))
+                .cpu().data<long>().CopyTo(ranks, start);
             ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
             scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
-        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget);
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget, predicted);
     }
 
     /// <summary>
@@ -209,8 +238,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases)
     {
+        var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
         var user = userStates.Count > 0 ? cat(userStates, 0) : null;
         var topK = new int[users.Length * k];
@@ -226,6 +256,9 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
             // The mix turns the padding's -inf into probability 0, a tie with underflowed items: never list it.
             scores.index_fill_(1, padding, Scalars.NegativeInfinity);
+            // Items the model expects the user to reject or rate low never enter the list (their slots stay empty).
+            if (topValues is not null && minOutcome is { } min)
+                scores = scores.masked_fill(model.OutcomeAll(states, Bases(bases, start, n)).ge(min).logical_not(), Scalars.NegativeInfinity);
             if (excludeFrom is null)
             {
                 var (values, indexes) = scores.topk(k, 1);
@@ -253,9 +286,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 Array.Copy(fillScores, r * k, topScores, row + unseen, k - unseen);
             }
         }
+        if (topValues is not null) OutcomeFilter.ListValues(model, session, bases, topK, topScores, k, topValues, _scoreBlock);
         return new CaptureRows(users,
             user is null ? [] : user.cpu().data<float>().ToArray(),
-            session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill);
+            session.cpu().data<float>().ToArray(), topK, topScores, k, seenFill, topValues);
     }
 
     /// <summary>[rows, items] true where the row's user has consumed the item; <paramref name="seenCount"/>: how many

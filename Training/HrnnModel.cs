@@ -37,6 +37,11 @@ public sealed class HrnnModel : nn.Module
     readonly Linear? _init;
     readonly Linear? _userToSession;         // hrnn-all: U -> 3H, added to the input gates every step
     readonly Linear? _startHead;             // scores the first item of a session from its initial state
+    // Value head (binary, regression): the next event's value from the session state, per item, row-sparse like the others.
+    public readonly Parameter? OutcomeTable; // [N, H]
+    public readonly Parameter? OutcomeBias;  // [N]
+    readonly Parameter? _outcomeOffset;      // [1], the values' overall level
+    readonly Tensor? _outcomeScaleTensor;    // [1], _outcomeScale as a buffer (no temporary Scalars on the hot path)
 
     public HrnnModel(HrnnSettings settings, int itemTableSize) : base("hrnn")
     {
@@ -79,6 +84,13 @@ public sealed class HrnnModel : nn.Module
                 using (no_grad()) _userToSession.weight!.zero_();
             }
             _startHead = nn.Linear(h, h);
+        }
+        if (settings.HasOutcomeHead)
+        {
+            OutcomeTable = Uniform([n, h], scale);
+            OutcomeBias = new Parameter(zeros(n));
+            _outcomeOffset = new Parameter(zeros(1));
+            _outcomeScaleTensor = tensor(new[] { _outcomeScale });
         }
         RegisterComponents();
     }
@@ -142,6 +154,29 @@ public sealed class HrnnModel : nn.Module
         return scores;
     }
 
+    public bool HasOutcomeHead => OutcomeTable is not null;
+
+    /// <summary>The value head's raw output [B] for each row's item: a logit (binary) or the value (regression).
+    /// <paramref name="rows"/> [B, H] and <paramref name="bias"/> [B] are the items' rows of the head's tables.</summary>
+    public Tensor OutcomeRaw(Tensor state, Tensor rows, Tensor bias) =>
+        (state * rows).sum(1).mul(_outcomeScaleTensor!).Plus(bias).Plus(_outcomeOffset!);
+
+    // Adagrad's first steps move every coordinate of a row by about the learning rate, which moves a dot product over H
+    // coordinates by up to H times that: fine for logits, far too much for a value on the log's scale (a rating / 5 went
+    // from 0.5 to 5 in one step). Regression reads the dot product over H, so a step moves it by about the rate.
+    float _outcomeScale => Settings.Outcome == OutcomeKind.Regression ? 1f / Settings.SessionHidden : 1f;
+
+    /// <summary>Predicted values [B, N] of every item (probabilities for binary); the padding column is NaN.
+    /// <paramref name="baseline"/> [B]: each row's user mean so far, which regression predicts relative to.</summary>
+    public Tensor OutcomeAll(Tensor state, Tensor? baseline = null)
+    {
+        var raw = torch.addmm(OutcomeBias!.unsqueeze(0), state, OutcomeTable!.t(), beta: 1f, alpha: _outcomeScale).Plus(_outcomeOffset!);
+        if (baseline is not null) raw = raw.Plus(baseline.unsqueeze(1));
+        var values = Settings.Outcome == OutcomeKind.Binary ? sigmoid(raw) : raw;
+        values.index_fill_(1, tensor(new long[] { 0 }, device: values.device), float.NaN);
+        return values;
+    }
+
     static Tensor GruCell(Tensor inputGates, Tensor h, Tensor whh, Tensor bhh)
     {
         var hiddenGates = F.linear(h, whh, bhh);
@@ -195,7 +230,9 @@ public sealed class HrnnModel : nn.Module
     public IEnumerable<(string Name, Parameter Param)> DenseParameters() =>
         named_parameters().Where(p => !ReferenceEquals(p.parameter, InputTable) &&
                                       !ReferenceEquals(p.parameter, OutputTable) &&
-                                      !ReferenceEquals(p.parameter, OutputBias))
+                                      !ReferenceEquals(p.parameter, OutputBias) &&
+                                      !ReferenceEquals(p.parameter, OutcomeTable) &&
+                                      !ReferenceEquals(p.parameter, OutcomeBias))
             .Select(p => (p.name, p.parameter));
 
     /// <summary>The item tables, trained row by row.</summary>
@@ -204,5 +241,7 @@ public sealed class HrnnModel : nn.Module
         if (InputTable is not null) yield return ("input_table", InputTable);
         yield return ("output_table", OutputTable);
         yield return ("output_bias", OutputBias);
+        if (OutcomeTable is not null) yield return ("outcome_table", OutcomeTable);
+        if (OutcomeBias is not null) yield return ("outcome_bias", OutcomeBias);
     }
 }

@@ -19,6 +19,21 @@ public enum LossKind { Top1, Bpr, CrossEntropy, BprMax }
 
 public enum OptimizerKind { Adagrad, Adam }
 
+/// <summary>How event values train (skrec's HRNN classifier and regressor modes); see <see cref="OutcomeTraining"/>.</summary>
+public enum OutcomeKind
+{
+    /// <summary>Every event is a positive next-item target (values ignored, unless EventWeights).</summary>
+    Positive,
+    /// <summary>Value &gt; 0 is a positive target, 0 a negative one; a value head learns P(value &gt; 0).</summary>
+    Binary,
+    /// <summary>Values in [0, 1] weight each target (0: never a positive).</summary>
+    Soft,
+    /// <summary>A value head predicts the next event's value; value 0 is a negative target of the ranking.</summary>
+    Regression,
+}
+
+public enum OutcomeLossKind { Mse, Huber }
+
 /// <summary>
 /// Every training setting. Names follow the paper and GRU4Rec (n_sample, sample_alpha, bpreg). Bound from the
 /// "Training" configuration section and overridden by command-line options.
@@ -67,6 +82,17 @@ public sealed record HrnnSettings
     /// a million users would take longer than the epoch.</summary>
     public int ValidationUsers { get; init; } = 10_000;
     public string Device { get; init; } = "cpu";
+    /// <summary>How event values train; positive (every event a click) is what training did before values existed.</summary>
+    public OutcomeKind Outcome { get; init; } = OutcomeKind.Positive;
+    /// <summary>Weight of the value head's loss (binary, regression) beside the ranking loss.</summary>
+    public double OutcomeWeight { get; init; } = 1.0;
+    /// <summary>The regression head's loss: squared error, or Huber (delta 1) against outliers such as big orders.</summary>
+    public OutcomeLossKind OutcomeLoss { get; init; } = OutcomeLossKind.Mse;
+    /// <summary>Weight each positive target's ranking loss by its value (a purchase worth 5 views counts 5 times).</summary>
+    public bool EventWeights { get; init; }
+
+    /// <summary>Whether the model has a value head (binary and regression).</summary>
+    public bool HasOutcomeHead => Outcome is OutcomeKind.Binary or OutcomeKind.Regression;
 
     public bool HasUserGru => Model is ModelKind.HrnnInit or ModelKind.HrnnAll;
 
@@ -127,6 +153,10 @@ public sealed record HrnnSettings
         _ => throw new PipelineException($"--loss {text}: expected top1, bpr, cross-entropy or bpr-max"),
     };
 
+    public static OutcomeKind ParseOutcome(string text) =>
+        Enum.TryParse<OutcomeKind>(text, ignoreCase: true, out var kind) && !int.TryParse(text, out _) ? kind
+        : throw new PipelineException($"--outcome {text}: expected positive, binary, soft or regression");
+
     /// <summary>Rejects settings that cannot train, with a message naming the setting.</summary>
     public void Validate()
     {
@@ -140,6 +170,7 @@ public sealed record HrnnSettings
         if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
         if (Device?.ToLowerInvariant() is not ("cpu" or "cuda")) throw new PipelineException($"device '{Device}': expected cpu or cuda");
+        if (OutcomeWeight < 0 || !double.IsFinite(OutcomeWeight)) throw new PipelineException($"outcome weight {OutcomeWeight}: must be >= 0");
         if (TiedEmbeddings && Embedding != 0 && Embedding != SessionHidden)
             throw new PipelineException("tied embeddings use the session hidden size; leave embedding at 0");
     }

@@ -13,10 +13,11 @@ namespace HrnnPipeline.Training;
 /// over the session starts it trained on, before its weight), null for models without it. The objective trained is
 /// Loss + SessionStartWeight x StartLoss per step.</summary>
 public sealed record EpochResult(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
-    double Seconds, double EventsPerSecond, double ValidSeconds = 0);
+    double Seconds, double EventsPerSecond, double? OutcomeLoss = null, double ValidSeconds = 0);
 
 public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
-    double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch, ReminderMix Reminders);
+    double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch, ReminderMix Reminders,
+    OutcomeSummary? Outcome = null);
 
 /// <summary>
 /// Trains an <see cref="HrnnModel"/> with user-parallel mini-batches. Each epoch draws a new user order from the
@@ -40,7 +41,11 @@ public sealed class HrnnTrainer : IDisposable
     public HrnnModel Model { get; }
     // The item tables in optimiser order, and which of them hold the output embeddings and biases.
     readonly Parameter[] _tables;
-    readonly int _outputSlot, _biasSlot;
+    readonly int _outputSlot, _biasSlot, _outcomeSlot, _outcomeBiasSlot;
+    // Targets of the last epoch: positive, negative (ranking weight 0), and the positives' weight.
+    long _positives, _negatives;
+    OutcomeBaseline? _baseline;
+    double _positiveWeight;
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
     public Action<int>? AfterCheckpoint { get; init; }
 
@@ -59,6 +64,8 @@ public sealed class HrnnTrainer : IDisposable
         _tables = tables.Select(t => t.Param).ToArray();
         _outputSlot = tables.FindIndex(t => t.Name == "output_table");
         _biasSlot = tables.FindIndex(t => t.Name == "output_bias");
+        _outcomeSlot = tables.FindIndex(t => t.Name == "outcome_table");
+        _outcomeBiasSlot = tables.FindIndex(t => t.Name == "outcome_bias");
         // Extra negatives are drawn with probability proportional to popularity^alpha (GRU4Rec's sample_alpha).
         var weights = items.Counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), settings.SampleAlpha)).ToArray();
         double total = weights.Sum(), acc = 0;
@@ -73,6 +80,7 @@ public sealed class HrnnTrainer : IDisposable
 
     public TrainResult Train(SessionDataset fit, SessionDataset? valid, bool resume, CancellationToken ct = default)
     {
+        OutcomeTraining.Check(_s, fit);
         using var optimizer = new RowSparseOptimizer(Model, _s);
         var epochs = new List<EpochResult>();
         int bestEpoch = 0, resumedFrom = 0;
@@ -107,13 +115,13 @@ public sealed class HrnnTrainer : IDisposable
         {
             ct.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
-            var (loss, startLoss, events) = RunEpoch(fit, optimizer, epoch, ct);
+            var (loss, startLoss, outcomeLoss, events) = RunEpoch(fit, optimizer, epoch, ct);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             double? validLoss = null, recall = null, mrr = null;
             if (validation.Data is not null)
                 (validLoss, recall, mrr) = Validate(validation.Data, validation.Evaluated, ct);
             var result = new EpochResult(epoch, loss, startLoss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9),
-                clock.Elapsed.TotalSeconds - trainSeconds);
+                outcomeLoss, clock.Elapsed.TotalSeconds - trainSeconds);
             epochs.Add(result);
             // Without a validation split the last epoch is the best one.
             double metric = mrr ?? epoch;
@@ -142,7 +150,10 @@ public sealed class HrnnTrainer : IDisposable
             : ReminderMix.None;
         double seconds = epochs.Sum(e => e.Seconds);
         double eventsPerSecond = epochs.Count == 0 ? 0 : epochs.Average(e => e.EventsPerSecond);
-        return new TrainResult(_s, epochs, bestEpoch, seconds, eventsPerSecond, stoppedEarly, resumedFrom, Model.Reminders);
+        var outcome = _s.Outcome == OutcomeKind.Positive && !_s.EventWeights ? null
+            : new OutcomeSummary(OutcomeTraining.Name(_s.Outcome), _s.EventWeights, _positives, _negatives,
+                _positives == 0 ? 0 : _positiveWeight / _positives, epochs.Count == 0 ? null : epochs[^1].OutcomeLoss);
+        return new TrainResult(_s, epochs, bestEpoch, seconds, eventsPerSecond, stoppedEarly, resumedFrom, Model.Reminders, outcome);
     }
 
     JsonObject Metadata(List<EpochResult> epochs, int bestEpoch, double bestMetric) => new()
@@ -166,7 +177,7 @@ public sealed class HrnnTrainer : IDisposable
 
     /// <summary>One pass over the training users in a new random order. Returns the mean next-item loss, the mean
     /// session-start loss (null when the model trains none) and the number of next-item targets trained.</summary>
-    (double Loss, double? StartLoss, long Events) RunEpoch(SessionDataset fit, RowSparseOptimizer optimizer, int epoch, CancellationToken ct)
+    (double Loss, double? StartLoss, double? OutcomeLoss, long Events) RunEpoch(SessionDataset fit, RowSparseOptimizer optimizer, int epoch, CancellationToken ct)
     {
         Model.train();
         int epochSeed = unchecked(_s.Seed * 1_000_003 + epoch);
@@ -178,12 +189,16 @@ public sealed class HrnnTrainer : IDisposable
         long total = batcher.CountTargets(), done = 0;
         var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
         var state = Model.ZeroState(_s.BatchSize, _device);
+        _baseline = OutcomeTraining.UsesBaseline(_s) ? new OutcomeBaseline(fit) : null;
         var stamp = new int[_items.TableSize];
         var local = new int[_items.TableSize];
         int stampId = 0;
         using var lossSum = zeros(1, device: _device);
         using var startLossSum = zeros(1, device: _device);
-        double lossWeight = 0, startWeight = 0;
+        using var outcomeLossSum = zeros(1, device: _device);
+        double lossWeight = 0, startWeight = 0, outcomeRows = 0;
+        _positives = _negatives = 0;
+        _positiveWeight = 0;
         foreach (var chunk in batcher.Chunks(StepsPerChunk))
         {
             ct.ThrowIfCancellationRequested();
@@ -191,24 +206,29 @@ public sealed class HrnnTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var step = BuildStep(chunk, t, rng, stamp, local, ++stampId);
-                var next = TrainStep(step, state, optimizer, lossSum, startLossSum);
+                var next = TrainStep(step, state, optimizer, lossSum, startLossSum, outcomeLossSum);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
                 state = new HrnnModel.State(next.Session.Select(x => x.detach().DetachFromDisposeScope()).ToArray(),
                     next.User?.detach().DetachFromDisposeScope());
                 done += step.Targets;
-                lossWeight += step.Targets;
+                lossWeight += step.Weight;
                 startWeight += step.Starts;
+                outcomeRows += step.OutcomeRows;
+                _positives += step.Positives;
+                _negatives += step.Targets - step.Positives;
+                _positiveWeight += step.Weight;
             }
             // Device-to-host reads once per chunk for the progress line, not once per step.
             progress.Report(done, LossText(lossSum.item<float>() / Math.Max(lossWeight, 1), StartMean()));
         }
         double loss = lossSum.item<float>() / Math.Max(lossWeight, 1);
         double? startLoss = StartMean();
-        progress.Done(LossText(loss, startLoss));
+        double? outcomeLoss = Model.HasOutcomeHead && outcomeRows > 0 ? outcomeLossSum.item<float>() / outcomeRows : null;
+        progress.Done(LossText(loss, startLoss) + (outcomeLoss is { } o ? $", value loss {o:F4}" : ""));
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
-        return (loss, startLoss, done);
+        return (loss, startLoss, outcomeLoss, done);
 
         double? StartMean() => TrainsStart && startWeight > 0 ? startLossSum.item<float>() / startWeight : null;
     }
@@ -223,7 +243,8 @@ public sealed class HrnnTrainer : IDisposable
     /// update) and every item as an index into them.</summary>
     sealed record StepData(Tensor Rows, Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
         Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
-        Tensor TargetRows, Tensor StartRows, int Targets, int Starts);
+        Tensor TargetRows, Tensor StartRows, int Targets, int Starts, Tensor OutcomeTarget, Tensor OutcomeMask,
+        double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase);
 
     StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId)
     {
@@ -243,7 +264,11 @@ public sealed class HrnnTrainer : IDisposable
         var userStart = new float[batch];
         var targetRows = new float[batch];
         var startRows = new float[batch];
-        int targets = 0, starts = 0;
+        var outcomeTarget = new float[batch];
+        var outcomeMask = new float[batch];
+        var outcomeBase = new float[batch];
+        int targets = 0, starts = 0, positives = 0, outcomes = 0;
+        double weight = 0;
         for (int b = 0; b < batch; b++)
         {
             int row = t * batch + b;
@@ -256,7 +281,17 @@ public sealed class HrnnTrainer : IDisposable
             startItems[b] = x;
             sessionStart[b] = (flags & StepFlags.SessionStart) != 0 ? 1 : 0;
             userStart[b] = (flags & StepFlags.UserStart) != 0 ? 1 : 0;
-            targetRows[b] = y != 0 ? 1 : 0;
+            // The ranking weight of the target: 1 for a click; 0 for a negative target, which the GRU still read.
+            targetRows[b] = y != 0 ? OutcomeTraining.RankingWeight(_s, chunk.Outcome[row]) : 0;
+            weight += targetRows[b];
+            if (targetRows[b] > 0) positives++;
+            if (y != 0 && Model.HasOutcomeHead)
+            {
+                outcomeMask[b] = 1;
+                outcomeTarget[b] = OutcomeTraining.HeadTarget(_s, chunk.Outcome[row]);
+                if (_baseline is not null) outcomeBase[b] = _baseline.Before(chunk.Event[row] + 1);
+                outcomes++;
+            }
             // The session-start objective: the initial state of a session that follows another of the same user
             // predicts the session's first item (the current input).
             startRows[b] = sessionStart[b] == 1 && userStart[b] == 0 && x != 0 && Model.HasStartHead ? 1 : 0;
@@ -272,7 +307,8 @@ public sealed class HrnnTrainer : IDisposable
         return new StepData(
             Upload(rows.ToArray()), Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
             Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
-            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts);
+            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts,
+            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase));
     }
 
     Tensor Upload(long[] values) => tensor(values).to(_device);
@@ -285,7 +321,8 @@ public sealed class HrnnTrainer : IDisposable
         return Math.Clamp(i, 1, _sampleCdf.Length - 1);
     }
 
-    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum, Tensor startLossSum)
+    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum, Tensor startLossSum,
+        Tensor outcomeLossSum)
     {
         // Gather the touched rows of each item table as leaves, so gradients (and updates) cover only those rows.
         var leaves = new Tensor[_tables.Length];
@@ -310,6 +347,15 @@ public sealed class HrnnTrainer : IDisposable
                 step.StartColumnItems, step.InputItems, step.StartRows);
             loss = loss.Plus(start * _startWeight);
         }
+        Tensor? head = null;
+        if (Model.HasOutcomeHead && step.OutcomeRows > 0)
+        {
+            // The value of the next event, from the same session state that ranks it, at the target item's rows.
+            var raw = Model.OutcomeRaw(output, leaves[_outcomeSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])),
+                leaves[_outcomeBiasSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])));
+            head = OutcomeTraining.HeadLoss(_s, raw.Plus(step.OutcomeBase), step.OutcomeTarget, step.OutcomeMask);
+            loss = loss.Plus(head * (float)_s.OutcomeWeight);
+        }
         loss.backward();
         optimizer.Step(step.Rows, leaves.Select(l => l.grad).ToList());
         // Logged apart: the next-item loss over the step's targets, the start loss over its session starts.
@@ -317,6 +363,7 @@ public sealed class HrnnTrainer : IDisposable
         {
             lossSum.add_(nextLoss.detach() * step.TargetRows.sum(), Scalars.One);
             if (start is not null) startLossSum.add_(start.detach() * step.StartRows.sum(), Scalars.One);
+            if (head is not null) outcomeLossSum.add_(head.detach() * step.OutcomeMask.sum(), Scalars.One);
         }
         return next;
     }

@@ -36,6 +36,8 @@ public sealed class StepChunk(int steps, int batch)
     public int[] User { get; } = new int[steps * batch];
     /// <summary>Index in the dataset's events of the row's input item; -1 for a capture row without one.</summary>
     public int[] Event { get; } = new int[steps * batch];
+    /// <summary>Outcome value of the row's target event (1 for a plain click; 0 without a target).</summary>
+    public float[] Outcome { get; } = new float[steps * batch];
     public int TargetCount { get; internal set; }
     /// <summary>For each slot, the previous chunk's slot it continues (the states to carry over): set when the batch
     /// narrowed to the slots still running; null when the slots are the previous chunk's.</summary>
@@ -142,6 +144,8 @@ public sealed class UserParallelBatcher
                     chunk.Flags[row] = (byte)step.Flags;
                     chunk.User[row] = slotUser[b];
                     chunk.Event[row] = step.Event;
+                    // Every step's target is the event after its input, in sessions and in joined (rnn-concat) histories.
+                    chunk.Outcome[row] = step.Target != 0 ? _data.ValueOf(step.Event + 1) : 0f;
                     if (step.Target != 0) chunk.TargetCount++;
                     if (step.Evaluated)
                     {

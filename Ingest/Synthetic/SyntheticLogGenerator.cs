@@ -22,6 +22,8 @@ public sealed record SyntheticLogOptions
     /// <summary>With <see cref="Metadata"/>: items added to the catalogue late, clicked only after <see cref="NewItemsAfterDays"/>.</summary>
     public int NewItems { get; init; }
     public double NewItemsAfterDays { get; init; } = 40;
+    /// <summary>Extra columns with a known effect (<see cref="SyntheticOutcomes"/>); None writes the plain log.</summary>
+    public SyntheticOutcomes Outcomes { get; init; } = SyntheticOutcomes.None;
 }
 
 /// <summary>
@@ -98,6 +100,7 @@ public sealed partial class SyntheticLogGenerator
     /// <summary>Writes the log as CSV with a header; returns the number of events.</summary>
     public long Write(string path, IProgress<long>? progress = null)
     {
+        if (_o.Outcomes != SyntheticOutcomes.None) return WriteWithOutcomes(path, progress);
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         var tmp = path + ".tmp";

@@ -29,6 +29,7 @@ static class CliOptions
         new(new Option<string>("--item-columns") { Description = "Item metadata columns, e.g. id,category:cat,price:num (default: inferred)" }, "Ingest:ItemColumns"),
         new(new Option<string>("--user-columns") { Description = "User metadata columns, as --item-columns" }, "Ingest:UserColumns"),
         new(new Option<string[]>("--drop-event-types") { Description = "Event types to drop before sessionizing", AllowMultipleArgumentsPerToken = true }, "Features:DropEventTypes"),
+        new(new Option<string>("--event-type-values") { Description = "Outcome value per event type where an event has no value, e.g. view=1,cart=3,purchase=5" }, "Features:EventTypeValues"),
     ];
 
     public static Mapped[] Training() =>
@@ -46,13 +47,26 @@ static class CliOptions
         new(new Option<int?>("--patience") { Description = "Epochs without validation improvement before stopping (0 = off)" }, "Training:Patience"),
         new(new Option<string>("--device") { Description = "cpu|cuda (cuda needs HRNN_LIBTORCH_DIR)" }, "Training:Device"),
         new(new Option<bool?>("--reminders") { Description = "Mix the user's own history into the lists, weighted as validation prefers (default true)" }, "Training:Reminders"),
+        new(new Option<string>("--outcome") { Description = "positive|binary|soft|regression: how event values train (default positive: every event is a click)" }, "Training:Outcome"),
+        new(new Option<double?>("--outcome-weight") { Description = "Weight of the binary/regression value head beside the ranking loss (default 1)" }, "Training:OutcomeWeight"),
+        new(new Option<string>("--outcome-loss") { Description = "mse|huber: the regression head's loss (default mse)" }, "Training:OutcomeLoss"),
+        new(new Option<bool?>("--event-weights") { Description = "Weight each next-item target's ranking loss by its value, e.g. purchases over views (default false)" }, "Training:EventWeights"),
     ];
 
     public static Mapped[] Scoring() =>
     [
         new(new Option<int?>("--k") { Description = "List length per user (default 20)" }, "Scoring:K"),
         new(new Option<bool?>("--exclude-seen") { Description = "Put items the user already consumed after all unseen ones (seen items fill only lists with fewer than k unseen)" }, "Scoring:ExcludeSeen"),
+        new(new Option<double?>("--min-outcome") { Description = "binary/regression models: leave out items whose predicted value is below this (binary default 0.5)" }, "Scoring:MinOutcome"),
     ];
+
+    /// <summary>`generate --outcomes`: the extra columns of the synthetic log.</summary>
+    public static Option<string> GeneratedOutcomes() =>
+        new("--outcomes") { Description = "none|ratings|purchases: also write a value column (0 = disliked, else rating/5) or event types (views, purchases of viewed items)", DefaultValueFactory = _ => "none" };
+
+    public static HrnnPipeline.Ingest.Synthetic.SyntheticOutcomes ParseGeneratedOutcomes(string? text) =>
+        Enum.TryParse<HrnnPipeline.Ingest.Synthetic.SyntheticOutcomes>(text, true, out var o) && !int.TryParse(text, out _) ? o
+        : throw new HrnnPipeline.ServiceDefaults.PipelineException($"--outcomes {text}: expected none, ratings or purchases");
 
     public static void AddTo(Command command, IEnumerable<Mapped> options)
     {

@@ -117,7 +117,10 @@ static class EvaluateCommand
             {
                 var settings = baseSettings with { Seed = baseSettings.Seed + seed - 1 };
                 var device = TorchRuntime.Resolve(settings.Device);
-                using var ranker = new RnnRanker(settings, fit, valid, Path.Combine(work.Checkpoints, $"evaluate-{name}-{settings.Seed}"), device, name);
+                using var ranker = new RnnRanker(settings, fit, valid, Path.Combine(work.Checkpoints, $"evaluate-{name}-{settings.Seed}"), device, name)
+                {
+                    MinOutcome = config.Scoring.MinOutcome,
+                };
                 ranker.Fit(train, items);
                 var stats = new TrainingStats(ranker.Result!.TrainSeconds, ranker.Result.EventsPerSecond);
                 var described = $"{HrnnSettings.ModelName(settings.Model)}, {source}; {settings.Epochs} epochs max, best {ranker.Result.BestEpoch}; " +

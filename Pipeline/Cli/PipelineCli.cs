@@ -127,9 +127,10 @@ public static class PipelineCli
         var sessions = new Option<double>("--mean-sessions") { Description = "Mean sessions per user", DefaultValueFactory = _ => 12 };
         var metadata = new Option<bool>("--metadata") { Description = "Also write FILE.items.csv and FILE.users.csv: categories that drive the users' tastes" };
         var newItems = new Option<int>("--new-items") { Description = "With --metadata: items added late (clicked only after day 40), the cold items" };
+        var outcomes = CliOptions.GeneratedOutcomes();
         var command = new Command("generate", "Write a seeded synthetic interaction log: Zipf popularity, persistent user tastes that drift, skewed session lengths and gaps.")
         {
-            users, items, output, seed, sessions, metadata, newItems,
+            users, items, output, seed, sessions, metadata, newItems, outcomes,
         };
         command.SetAction((result, ct) => Guard(() =>
         {
@@ -139,9 +140,13 @@ public static class PipelineCli
             {
                 Users = result.GetValue(users), Items = result.GetValue(items), Seed = result.GetValue(seed),
                 MeanSessions = result.GetValue(sessions), Metadata = result.GetValue(metadata), NewItems = result.GetValue(newItems),
+                Outcomes = CliOptions.ParseGeneratedOutcomes(result.GetValue(outcomes)),
             });
             if (result.GetValue(newItems) < 0 || (result.GetValue(newItems) > 0 && !result.GetValue(metadata)))
                 throw new PipelineException("--new-items must be >= 0 and needs --metadata (new items are known by their metadata)");
+            // The outcome log draws its own events; the late new items of --new-items are not among them.
+            if (result.GetValue(newItems) > 0 && CliOptions.ParseGeneratedOutcomes(result.GetValue(outcomes)) != SyntheticOutcomes.None)
+                throw new PipelineException("--new-items cannot be combined with --outcomes yet: the outcome log has no late new items");
             var path = result.GetValue(output)!;
             var progress = new ProgressReporter("generate", result.GetValue(users) * 12L * 6, "events");
             var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -96,6 +96,7 @@ public sealed class PipelineConfiguration
         }
         var loss = section["Loss"];
         var optimizer = section["Optimizer"];
+        var outcome = section["Outcome"];
         settings = settings with
         {
             Model = model is null ? settings.Model : HrnnSettings.ParseModel(model),
@@ -103,10 +104,11 @@ public sealed class PipelineConfiguration
             Optimizer = optimizer is null ? settings.Optimizer
                 : Enum.TryParse<OptimizerKind>(optimizer, true, out var o) ? o
                 : throw new PipelineException($"Training:Optimizer {optimizer}: expected adagrad or adam"),
+            Outcome = outcome is null ? settings.Outcome : HrnnSettings.ParseOutcome(outcome),
         };
         // The enums and the preset are handled above; bind the remaining keys (numbers, flags, device).
         var rest = section.AsEnumerable(makePathsRelative: true)
-            .Where(kv => kv.Value is not null && kv.Key is not ("Model" or "Loss" or "Optimizer" or "Preset"))
+            .Where(kv => kv.Value is not null && kv.Key is not ("Model" or "Loss" or "Optimizer" or "Preset" or "Outcome"))
             .ToDictionary(kv => kv.Key, kv => kv.Value);
         try
         {

@@ -10,7 +10,7 @@ namespace HrnnPipeline.AppHost.Pipeline;
 /// <summary>The summary `train` writes: the settings used, per-epoch losses and validation, speed.</summary>
 public sealed record TrainSummary(string ModelVersion, HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
     bool StoppedEarly, int ResumedFromEpoch, double TrainSeconds, double EventsPerSecond, long TrainEvents, string Device,
-    ReminderMix Reminders);
+    ReminderMix Reminders, OutcomeSummary? Outcome = null);
 
 /// <summary>
 /// The stages of one batch, each a step the CLI and the scheduled jobs both call: Ingest → Features → Training →
@@ -55,7 +55,8 @@ public sealed class PipelineStages(PipelineConfiguration config)
         var result = trainer.Train(fit, valid, resume, ct);
         var version = ModelStore.NewVersion(settings);
         var summary = new TrainSummary(version, settings, result.Epochs, result.BestEpoch, result.StoppedEarly,
-            result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device, result.Reminders);
+            result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device, result.Reminders,
+            result.Outcome);
         ModelStore.Save(_work.Models, version, trainer.Model, items, summary);
         Json.Write(_work.SummaryFile("train"), summary);
         LossCurve.Write(_work.Root, result.Epochs);

@@ -30,7 +30,11 @@ public readonly record struct TrainingStats(double Seconds, double EventsPerSeco
 /// from (shown in the report, so a figure is never read without the settings behind it).</summary>
 public sealed record ModelRun(
     string Model, int Seed, IReadOnlyList<Prediction> Predictions, double TrainSeconds, double EventsPerSecond,
-    string? Settings = null);
+    string? Settings = null)
+{
+    /// <summary>The training mode of an RNN with outcome values (positive, binary, soft, regression); null for baselines.</summary>
+    public string? OutcomeMode { get; init; }
+}
 
 /// <summary>Size of the evaluated split, as evaluation.json's "dataset" reports it.</summary>
 public sealed record DatasetStats(
@@ -69,4 +73,6 @@ public sealed record EvaluationReport(
     IReadOnlyList<SliceMetrics> SessionStart)
 {
     public string? ModelVersion { get; init; }
+    /// <summary>Per model, when the test split has outcome values (<see cref="OutcomeEvaluation"/>); null otherwise.</summary>
+    public IReadOnlyList<OutcomeResult>? Outcomes { get; init; }
 }

@@ -98,6 +98,7 @@ public static class EvaluationWriter
         }
         root["breakdowns"] = breakdowns;
         root["session_start"] = ModelsJson(report.SessionStart);
+        if (report.Outcomes is { } outcomes) root["outcomes"] = OutcomeEvaluation.ToJson(outcomes);
         return root;
 
         static JsonObject ModelsJson(IReadOnlyList<SliceMetrics> models)
@@ -235,6 +236,8 @@ public static class EvaluationWriter
                 return row;
             }));
         }
+
+        if (report.Outcomes is { } outcomes) OutcomeEvaluation.AppendMarkdown(md, outcomes);
 
         md.AppendLine("## Protocol").AppendLine();
         md.AppendLine("- Split (Quadrana et al. 2017 sec. 4.1): each user's last session is the test session, the others train; "

@@ -40,10 +40,14 @@ public static class Evaluator
             progress.Report(predictions.Count);
         }
         progress.Done();
+        OutcomeEvaluation.AttachOutcomes(predictions, test);
         int nan = predictions.Count(p => p.NaNScore);
         if (nan > 0)
             Console.Error.WriteLine($"warning: {ranker.Name} (seed {seed}) scored the target NaN in {nan:N0} of {predictions.Count:N0} predictions; they rank last ({items.TableSize - 1:N0})");
-        return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond, settings);
+        return new ModelRun(ranker.Name, seed, predictions, stats.Seconds, stats.EventsPerSecond, settings)
+        {
+            OutcomeMode = OutcomeEvaluation.ModeOf(ranker),
+        };
     }
 
     /// <summary>One session per user and every item inside the catalogue: what the protocol's pairing relies on.</summary>
@@ -73,6 +77,9 @@ public static class Evaluator
         DatasetStats dataset, SessionDataset history, IdMap items, IReadOnlyList<ModelRun> runs, EvaluationOptions options)
     {
         options.Validate();
+        var outcomes = OutcomeEvaluation.Summarise(runs, history);
+        // A negative target (value 0: a dislike, a skip) is not a hit to predict: ranking metrics count positive ones.
+        runs = OutcomeEvaluation.PositiveTargetsOnly(runs);
         var models = GroupByModel(runs, items.TableSize - 1);
         var popularity = items.Counts;
         var ks = options.Ks;
@@ -122,7 +129,7 @@ public static class Evaluator
             if (starts.Any(s => s.Count > 0))
                 sessionStart.Add(new SliceMetrics(model, Aggregate(starts, _ => true, ks, popularity, withCount: true)));
         }
-        return new EvaluationReport(dataset, options, results, breakdowns, sessionStart);
+        return new EvaluationReport(dataset, options, results, breakdowns, sessionStart) { Outcomes = outcomes };
 
         Breakdown BreakdownOf(string name, (string Label, Func<Prediction, bool> Filter)[] buckets) => new(name,
             buckets.Select(b => (b.Label, (IReadOnlyList<SliceMetrics>)models.Keys

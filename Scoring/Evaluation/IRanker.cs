@@ -20,5 +20,8 @@ public interface IRanker
 /// One ranked prediction: the user (dense index), the position in the test session (0 = session start, t = after
 /// seeing t items), the target item, its conservative rank among all N items and the top-K list (best first).
 /// <see cref="NaNScore"/>: the model scored the target NaN, so it ranks last (N); the evaluation counts these.
+/// <see cref="Outcome"/>: the target event's value when the test split has values (set by the evaluator);
+/// <see cref="Predicted"/>: a value head's prediction for the target (binary, regression models).
 /// </summary>
-public readonly record struct Prediction(int UserIdx, int Position, int Target, int Rank, int[] TopK, bool NaNScore = false);
+public readonly record struct Prediction(int UserIdx, int Position, int Target, int Rank, int[] TopK, bool NaNScore = false,
+    float? Outcome = null, float? Predicted = null);

@@ -39,25 +39,33 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
     }
 
     public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct) =>
-        RankWith(_trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct);
+        RankWith(_trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct,
+            MinOutcome);
+
+    /// <summary>Binary and regression models: items predicted below this rank after all others (null: the mode's default).</summary>
+    public double? MinOutcome { get; init; }
 
     /// <summary>Every test prediction of a trained model, each user's history run through it first.</summary>
     internal static IEnumerable<Prediction> RankWith(HrnnModel model, torch.Device device, SessionDataset history, SessionDataset test,
-        int topK, CancellationToken ct)
+        int topK, CancellationToken ct, double? minOutcome = null)
     {
         var settings = model.Settings;
         var (data, evaluated) = EvaluationSequences.Join(history, test);
         var predictions = new List<Prediction>();
         bool starts = RanksSessionStart(settings);
         new HrnnInference(model, device).Run(
-            new HrnnInference.Request(data, Math.Max(settings.BatchSize, 256), topK) { EvalSessions = evaluated },
+            new HrnnInference.Request(data, Math.Max(settings.BatchSize, 256), topK)
+            {
+                EvalSessions = evaluated, MinOutcome = OutcomeFilter.Threshold(settings, minOutcome),
+            },
             rows =>
             {
                 for (int i = 0; i < rows.Rank.Length; i++)
                 {
                     if (rows.Position[i] == 0 && !starts) continue;
                     predictions.Add(new Prediction(data.Users[rows.UserBlock[i]], rows.Position[i], rows.Target[i],
-                        (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray(), rows.NaNTarget[i]));
+                        (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray(), rows.NaNTarget[i],
+                        Predicted: rows.Predicted?[i]));
                 }
             }, null, ct);
         // The harness pairs predictions across models by (user, position): keep a stable order.

@@ -78,7 +78,8 @@ public sealed class FilteredLists
             for (int j = 0; j < ranked.Length && ids.Count < plan.ListLength; j++)
             {
                 int item = ranked[j];
-                if (!plan.Keep[item] || recent?.Contains(item) == true) continue;
+                // Item 0: a slot the value filter (Scoring:MinOutcome) left empty.
+                if (item == 0 || !plan.Keep[item] || recent?.Contains(item) == true) continue;
                 ids.Add(_items.Ids[item]);
                 kept.Add(scores[j]);
             }

@@ -92,8 +92,11 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
                 user_id varchar not null,
                 rank integer not null,
                 item_id varchar not null,
-                score float not null
+                score float not null,
+                predicted_value float
             );
+            -- Stores made before outcome values: the column is added in place, the published rows are kept.
+            alter table recommendations add column if not exists predicted_value float;
             create table if not exists user_states (
                 version varchar not null,
                 user_id varchar not null,
@@ -187,7 +190,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             Execute(conn, """
                 insert into published_items select * from published_items_staging order by item_idx;
                 insert into user_states select * from user_states_staging order by user_id;
-                insert into recommendations select * from recommendations_staging order by user_id, rank;
+                insert into recommendations by name select * from recommendations_staging order by user_id, rank;
                 """);
             FilteredListTables.SwapDuckDb(conn, version, "_staging");
             Execute(conn, "update model_versions set status = 'ready' where status = 'active' and version <> $version", ("version", version));

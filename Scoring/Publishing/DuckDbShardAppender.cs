@@ -13,7 +13,8 @@ static class DuckDbShardAppender
 {
     public static string CreateTablesSql(string recommendations, string userStates, string itemMap) => $"""
         create or replace table {recommendations} (
-            version varchar not null, user_id varchar not null, rank integer not null, item_id varchar not null, score float not null);
+            version varchar not null, user_id varchar not null, rank integer not null, item_id varchar not null, score float not null,
+            predicted_value float);
         create or replace table {userStates} (
             version varchar not null, user_id varchar not null, user_state float[] not null, session_state float[] not null);
         create or replace table {itemMap} (
@@ -51,8 +52,10 @@ static class DuckDbShardAppender
                     if (!ReferenceEquals(user, previousUser)) { users++; previousUser = user; }
                     int rank = ranks.Values[r];
                     if (rank > listLength) listLength = rank;
-                    appender.CreateRow().AppendValue(version).AppendValue(user).AppendValue(rank)
-                        .AppendValue(itemColumn.GetString(r)).AppendValue(scores.Values[r]).EndRow();
+                    var row = appender.CreateRow().AppendValue(version).AppendValue(user).AppendValue(rank)
+                        .AppendValue(itemColumn.GetString(r)).AppendValue(scores.Values[r]);
+                    if (ScoreShardFiles.PredictedValue(batch, r) is { } value) row.AppendValue(value); else row.AppendNullValue();
+                    row.EndRow();
                 }
                 rows += batch.Length;
                 progress?.Report(rows);

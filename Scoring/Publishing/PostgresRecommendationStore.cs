@@ -94,8 +94,11 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
                 user_id text collate "C" not null,
                 rank integer not null,
                 item_id text collate "C" not null,
-                score real not null
+                score real not null,
+                predicted_value real
             ) partition by list (version);
+            -- Stores made before outcome values: the column is added in place (to every partition), rows are kept.
+            alter table recommendations add column if not exists predicted_value real;
             create unique index if not exists recommendations_read on recommendations (version, user_id, rank);
             create table if not exists user_states (
                 version text collate "C" not null,
@@ -310,7 +313,7 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
         var userIds = new RepeatedStrings();
         string? previousUser = null;
         await using var importer = await conn.BeginBinaryImportAsync(
-            $"copy {table} (version, user_id, rank, item_id, score) from stdin (format binary)", ct);
+            $"copy {table} (version, user_id, rank, item_id, score, predicted_value) from stdin (format binary)", ct);
         importer.Timeout = TimeSpan.FromMinutes(10); // per network operation; big shards stream for minutes
         // Synchronous writes: they only fill Npgsql's buffer, and async per value would cost more than the I/O.
         var progress = new ProgressReporter($"publish {version} to postgres", v.Shards.Rows, "rows");
@@ -334,6 +337,8 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
                     importer.Write(rank, NpgsqlDbType.Integer);
                     importer.Write(itemColumn.GetString(r), NpgsqlDbType.Text);
                     importer.Write(scores.Values[r], NpgsqlDbType.Real);
+                    if (ScoreShardFiles.PredictedValue(batch, r) is { } value) importer.Write(value, NpgsqlDbType.Real);
+                    else importer.WriteNull();
                 }
                 rows += batch.Length;
                 progress.Report(rows);

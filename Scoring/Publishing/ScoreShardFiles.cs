@@ -21,6 +21,20 @@ public static partial class ScoreShardFiles
         .Field(f => f.Name("score").DataType(FloatType.Default).Nullable(false))
         .Build();
 
+    /// <summary>The layout of a model with a value head (binary, regression): each row also carries the predicted value
+    /// of the item (null where the mode has none). Shards of either layout publish.</summary>
+    public static readonly Schema RecommendationWithValueSchema = new Schema.Builder()
+        .Field(f => f.Name("user_id").DataType(StringType.Default).Nullable(false))
+        .Field(f => f.Name("rank").DataType(Int32Type.Default).Nullable(false))
+        .Field(f => f.Name("item_id").DataType(StringType.Default).Nullable(false))
+        .Field(f => f.Name("score").DataType(FloatType.Default).Nullable(false))
+        .Field(f => f.Name("predicted_value").DataType(FloatType.Default).Nullable(true))
+        .Build();
+
+    /// <summary>The predicted value of row <paramref name="r"/> of a recommendation batch; null in the plain layout.</summary>
+    public static float? PredictedValue(RecordBatch batch, int r) =>
+        batch.ColumnCount > 4 && batch.Column(4) is FloatArray values ? values.GetValue(r) : null;
+
     public static readonly Schema StateSchema = new Schema.Builder()
         .Field(f => f.Name("user_id").DataType(StringType.Default).Nullable(false))
         .Field(f => f.Name("user_state").DataType(BinaryType.Default).Nullable(false))

@@ -85,7 +85,8 @@ public sealed class ScoreShardReader
         Enumerable.Range(0, ShardCount).Select(i => ScoreShardFiles.States(VersionDir, i, ShardCount));
 
     /// <summary>All recommendation batches (user_id, rank, item_id, score), shard by shard.</summary>
-    public IEnumerable<RecordBatch> RecommendationBatches() => RecommendationFiles.SelectMany(f => ReadBatches(f, ScoreShardFiles.RecommendationSchema));
+    public IEnumerable<RecordBatch> RecommendationBatches() => RecommendationFiles.SelectMany(f => ReadBatches(f,
+        ScoreShardFiles.RecommendationSchema, ScoreShardFiles.RecommendationWithValueSchema));
 
     /// <summary>All state batches (user_id, user_state, session_state), shard by shard.</summary>
     public IEnumerable<RecordBatch> StateBatches() => StateFiles.SelectMany(f => ReadBatches(f, ScoreShardFiles.StateSchema));
@@ -142,13 +143,14 @@ public sealed class ScoreShardReader
         return values;
     }
 
-    static IEnumerable<RecordBatch> ReadBatches(string path, Schema expected)
+    static IEnumerable<RecordBatch> ReadBatches(string path, Schema expected, Schema? alternative = null)
     {
         using var stream = File.OpenRead(path);
         using var reader = new ArrowFileReader(stream);
         var schema = reader.Schema;
-        if (schema.FieldsList.Count != expected.FieldsList.Count
-            || schema.FieldsList.Zip(expected.FieldsList).Any(p => p.First.Name != p.Second.Name || p.First.DataType.TypeId != p.Second.DataType.TypeId))
+        static bool Same(Schema a, Schema b) => a.FieldsList.Count == b.FieldsList.Count
+            && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && p.First.DataType.TypeId == p.Second.DataType.TypeId);
+        if (!Same(schema, expected) && (alternative is null || !Same(schema, alternative)))
             throw new PipelineException(
                 $"{path}: columns ({string.Join(", ", schema.FieldsList.Select(f => $"{f.Name} {f.DataType.Name}"))}) are not the score shard layout ({string.Join(", ", expected.FieldsList.Select(f => $"{f.Name} {f.DataType.Name}"))})");
         RecordBatch? batch;

@@ -31,6 +31,8 @@ public sealed class ScoreShardWriter : IDisposable
     Int32Array.Builder _recRanks = new();
     StringArray.Builder _recItems = new();
     FloatArray.Builder _recScores = new();
+    FloatArray.Builder _recValues = new();
+    readonly bool _withValues;
     int _pendingRecs;
 
     StringArray.Builder _stateUsers = new();
@@ -45,8 +47,10 @@ public sealed class ScoreShardWriter : IDisposable
     bool _completed;
     bool _disposed;
 
-    public ScoreShardWriter(string versionDir, int shard, int shardCount)
+    /// <param name="withValues">Rows carry each item's predicted value (models with a value head).</param>
+    public ScoreShardWriter(string versionDir, int shard, int shardCount, bool withValues = false)
     {
+        _withValues = withValues;
         _versionDir = versionDir;
         _shard = shard;
         _shardCount = shardCount;
@@ -58,11 +62,13 @@ public sealed class ScoreShardWriter : IDisposable
 
         _recsStream = File.Create(_recsPath + ".tmp");
         _statesStream = File.Create(_statesPath + ".tmp");
-        _recsWriter = new ArrowFileWriter(_recsStream, ScoreShardFiles.RecommendationSchema, leaveOpen: true);
+        _recsWriter = new ArrowFileWriter(_recsStream, RecommendationSchema, leaveOpen: true);
         _statesWriter = new ArrowFileWriter(_statesStream, ScoreShardFiles.StateSchema, leaveOpen: true);
         _recsWriter.WriteStart();
         _statesWriter.WriteStart();
     }
+
+    Schema RecommendationSchema => _withValues ? ScoreShardFiles.RecommendationWithValueSchema : ScoreShardFiles.RecommendationSchema;
 
     public long Users => _users;
     public long Rows => _rows;
@@ -71,8 +77,10 @@ public sealed class ScoreShardWriter : IDisposable
     /// Adds one user's top-k list (best first; rank = position + 1) and states. Item ids must be distinct.
     /// </summary>
     public void Add(string userId, ReadOnlySpan<string> itemIds, ReadOnlySpan<float> scores,
-        ReadOnlySpan<float> userState, ReadOnlySpan<float> sessionState)
+        ReadOnlySpan<float> userState, ReadOnlySpan<float> sessionState, ReadOnlySpan<float> predictedValues = default)
     {
+        if (_withValues && predictedValues.Length != itemIds.Length)
+            throw new ArgumentException($"user {userId}: {itemIds.Length} items but {predictedValues.Length} predicted values", nameof(predictedValues));
         ObjectDisposedException.ThrowIf(_disposed || _completed, this);
         ArgumentException.ThrowIfNullOrEmpty(userId);
         if (itemIds.Length == 0)
@@ -87,6 +95,11 @@ public sealed class ScoreShardWriter : IDisposable
             _recRanks.Append(i + 1);
             _recItems.Append(itemIds[i]);
             _recScores.Append(scores[i]);
+            if (_withValues)
+            {
+                if (float.IsFinite(predictedValues[i])) _recValues.Append(predictedValues[i]);
+                else _recValues.AppendNull();
+            }
         }
         _pendingRecs += itemIds.Length;
         _rows += itemIds.Length;
@@ -157,11 +170,13 @@ public sealed class ScoreShardWriter : IDisposable
     void FlushRecommendations()
     {
         if (_pendingRecs == 0) return;
-        using var batch = new RecordBatch(ScoreShardFiles.RecommendationSchema,
-            [_recUsers.Build(), _recRanks.Build(), _recItems.Build(), _recScores.Build()], _pendingRecs);
+        IArrowArray[] columns = _withValues
+            ? [_recUsers.Build(), _recRanks.Build(), _recItems.Build(), _recScores.Build(), _recValues.Build()]
+            : [_recUsers.Build(), _recRanks.Build(), _recItems.Build(), _recScores.Build()];
+        using var batch = new RecordBatch(RecommendationSchema, columns, _pendingRecs);
         _recsWriter.WriteRecordBatch(batch);
         // Fresh builders: a built array keeps the builder's buffers, so reusing them would corrupt the batch.
-        _recUsers = new(); _recRanks = new(); _recItems = new(); _recScores = new();
+        _recUsers = new(); _recRanks = new(); _recItems = new(); _recScores = new(); _recValues = new();
         _pendingRecs = 0;
     }
 

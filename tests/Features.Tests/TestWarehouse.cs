@@ -5,7 +5,8 @@ using HrnnPipeline.ServiceDefaults;
 namespace HrnnPipeline.Tests.Features;
 
 /// <summary>One event as Ingest would store it; <see cref="Minute"/> is minutes since an arbitrary epoch.</summary>
-public sealed record Event(string User, string Item, double Minute, string? SessionId = null, string? EventType = null);
+public sealed record Event(string User, string Item, double Minute, string? SessionId = null, string? EventType = null,
+    double? Value = null);
 
 /// <summary>
 /// A real DuckDB warehouse file in a temporary folder, with the <c>events</c> table of the Ingest contract, plus
@@ -50,7 +51,8 @@ public sealed class TestWarehouse : IDisposable
                 .AppendValue((long)Math.Round(e.Minute * 60_000));
             if (e.SessionId is null) row.AppendNullValue(); else row.AppendValue(e.SessionId);
             if (e.EventType is null) row.AppendNullValue(); else row.AppendValue(e.EventType);
-            row.AppendNullValue().EndRow();
+            if (e.Value is null) row.AppendNullValue(); else row.AppendValue(e.Value.Value);
+            row.EndRow();
         }
         return this;
     }
