@@ -46,7 +46,7 @@ public sealed class ScoredHistory
     {
         var dir = Path.Combine(versionDir, Folder);
         if (!Files.All(f => File.Exists(Path.Combine(dir, f)))) return null;
-        var data = EvaluationSequences.Concatenate(
+        var data = UserHistories.Concatenate(
             ArrowSessions.Read(Path.Combine(dir, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(dir, PreparedFiles.Test)));
         var users = IdMap.Read(Path.Combine(dir, PreparedFiles.Users));
         var blocks = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -37,7 +37,7 @@ public static class Scorer
         using var loaded = ModelStore.Load(work.Models, version, options.Device);
         using var threads = TorchRuntime.AllCores();
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
-        var history = EvaluationSequences.Concatenate(
+        var history = UserHistories.Concatenate(
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)),
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
         var mine = Enumerable.Range(0, history.UserCount)

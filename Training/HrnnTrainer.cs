@@ -109,7 +109,7 @@ public sealed class HrnnTrainer : IDisposable
             var sample = new Random(_s.Seed);
             valid = valid.OfUsers(Enumerable.Range(0, valid.UserCount).OrderBy(_ => sample.Next()).Take(_s.ValidationUsers).Order().ToArray());
         }
-        var validation = valid is { UserCount: > 0 } ? EvaluationSequences.Join(fit, valid) : default;
+        var validation = valid is { UserCount: > 0 } ? UserHistories.Join(fit, valid) : default;
         bool stoppedEarly = false;
         for (int epoch = epochs.Count + 1; epoch <= _s.Epochs; epoch++)
         {

@@ -5,12 +5,12 @@ namespace HrnnPipeline.AppHost.Pipeline;
 
 /// <summary>An epoch in run-summary.json: <see cref="Loss"/> is the next-item loss, <see cref="StartLoss"/> the
 /// session-start objective's (null for models without one).</summary>
-public sealed record RunEpoch(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidMrr);
+public sealed record SummaryEpoch(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidMrr);
 
 /// <summary>What `run` prints and writes to run-summary.json.</summary>
 public sealed record RunSummary(
     string Input, long Events, long Rejected, int Users, int Items, long Sessions, long TrainSessions, long TestSessions,
-    IReadOnlyList<RunEpoch> Epochs, int BestEpoch, double TrainSeconds, double EventsPerSecond, string Reminders,
+    IReadOnlyList<SummaryEpoch> Epochs, int BestEpoch, double TrainSeconds, double EventsPerSecond, string Reminders,
     long Recommendations, long UsersWithRecommendations, int ListLength, long UsersWithSeenItems, string ModelVersion, string Store,
     double Seconds)
 {
@@ -57,7 +57,7 @@ public sealed class BatchRun(PipelineConfiguration config)
         var summary = new RunSummary(
             string.Join(", ", config.Ingest.Input), ingest.Accepted, prepared.Rejected ?? ingest.Rejected, prepared.Users, prepared.Items,
             prepared.TrainSessions + prepared.TestSessions, prepared.TrainSessions, prepared.TestSessions,
-            trained.Epochs.Select(e => new RunEpoch(e.Epoch, e.Loss, e.StartLoss, e.ValidLoss, e.ValidMrr)).ToList(), trained.BestEpoch,
+            trained.Epochs.Select(e => new SummaryEpoch(e.Epoch, e.Loss, e.StartLoss, e.ValidLoss, e.ValidMrr)).ToList(), trained.BestEpoch,
             trained.TrainSeconds, trained.EventsPerSecond, trained.Reminders.ToString(), published.Rows, published.Users, published.ListLength,
             scored.UsersWithSeenItems, published.Version, config.PostgresConnectionString is { Length: > 0 } ? "postgres" : "warehouse", clock.Elapsed.TotalSeconds);
         Json.Write(config.Work.SummaryFile("run"), summary);

@@ -50,7 +50,7 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
         int topK, CancellationToken ct, double? minOutcome = null)
     {
         var settings = model.Settings;
-        var (data, evaluated) = EvaluationSequences.Join(history, test);
+        var (data, evaluated) = UserHistories.Join(history, test);
         var predictions = new List<Prediction>();
         bool starts = RanksSessionStart(settings);
         new HrnnInference(model, device).Run(

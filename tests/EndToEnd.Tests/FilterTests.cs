@@ -206,7 +206,7 @@ public sealed class FilterTests(PostgresFixture postgres)
     {
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         var items = IdMap.Read(work.PreparedFile(PreparedFiles.Items));
-        var history = EvaluationSequences.Concatenate(
+        var history = UserHistories.Concatenate(
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
         long since = history.Timestamps.Max() - (long)window.TotalMilliseconds;
         var recent = new Dictionary<string, HashSet<string>>();
@@ -329,7 +329,7 @@ public sealed class ColdItemTests
     {
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         var items = IdMap.Read(work.PreparedFile(PreparedFiles.Items));
-        var history = EvaluationSequences.Concatenate(
+        var history = UserHistories.Concatenate(
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
         return Enumerable.Range(0, history.UserCount).ToDictionary(b => users.Ids[history.Users[b]],
             b => Enumerable.Range(history.SessionStarts[history.UserStarts[b]],

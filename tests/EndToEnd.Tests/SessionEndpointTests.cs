@@ -43,14 +43,14 @@ public sealed class SessionEndpointTests
         Assert.False(loaded.Model.Reminders.IsNone, "the reminder mix was not chosen; the test would not cover it");
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
         Assert.True(users.TryGetIndex(userId, out var userIdx));
-        var history = EvaluationSequences.Concatenate(
+        var history = UserHistories.Concatenate(
             ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
         var clickIdx = clicks.Select(c => loaded.Items.TryGetIndex(c, out var i) ? i : -1).Where(i => i > 0).ToList();
         // A session of the clicks plus one placeholder target: the prediction after the last click is what we compare.
         var items = clickIdx.Append(1).ToArray();
         var session = SessionDataset.FromSortedEvents(Enumerable.Repeat(userIdx, items.Length).ToArray(),
             new int[items.Length], items, new long[items.Length]);
-        var (data, evaluated) = EvaluationSequences.Join(history, session);
+        var (data, evaluated) = UserHistories.Join(history, session);
         List<string>? top = null;
         new HrnnInference(loaded.Model, CPU).Run(new HrnnInference.Request(data, 8, 10) { EvalSessions = evaluated }, rows =>
         {

@@ -24,7 +24,7 @@ public sealed class InferenceTests
     /// <summary>Every test prediction, ordered by user and position.</summary>
     static List<(int User, int Position, int Target, long Rank)> Predictions(HrnnModel model, int batch, SessionDataset history, SessionDataset test)
     {
-        var (data, evaluated) = EvaluationSequences.Join(history, test);
+        var (data, evaluated) = UserHistories.Join(history, test);
         var result = new List<(int, int, int, long)>();
         new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, batch, 3) { EvalSessions = evaluated }, rows =>
         {

@@ -53,7 +53,7 @@ public sealed class TasteLog : IDisposable
     /// with the model's reminder mix, if it has one.</summary>
     public Dictionary<(int User, int Position), bool> Hits(HrnnModel model)
     {
-        var (data, evaluated) = EvaluationSequences.Join(Train, Test);
+        var (data, evaluated) = UserHistories.Join(Train, Test);
         var hits = new Dictionary<(int, int), bool>();
         new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 64, 10) { EvalSessions = evaluated }, rows =>
         {

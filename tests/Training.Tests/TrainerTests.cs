@@ -51,7 +51,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
 
         // The best epoch's figure is the kept model's MRR@20 on the validation sessions, recomputed here from the
         // ranks of every next-item target, and it beats ranking by training popularity on the same targets.
-        var (data, evaluated) = EvaluationSequences.Join(train, valid);
+        var (data, evaluated) = UserHistories.Join(train, valid);
         var ranks = new List<long>();
         var targets = new List<int>();
         new HrnnInference(trainer.Model, CPU).Run(new HrnnInference.Request(data, 64, 1) { EvalSessions = evaluated }, rows =>

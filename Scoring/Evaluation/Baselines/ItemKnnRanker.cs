@@ -29,7 +29,7 @@ public sealed class ItemKnnRanker(int neighbours = 300) : ScoringRanker
         _cache = new Neighbourhood?[catalogueSize + 1];
     }
 
-    protected override Scorer CreateScorer() => new KnnScorer(this);
+    protected override PrefixScorer CreateScorer() => new KnnScorer(this);
 
     /// <summary>Neighbours of one item with their lifted scores (see <see cref="PopularityTieBreak"/>).</summary>
     sealed record Neighbourhood(int[] Items, float[] Scores);
@@ -74,7 +74,7 @@ public sealed class ItemKnnRanker(int neighbours = 300) : ScoringRanker
         return neighbourhood;
     }
 
-    sealed class KnnScorer(ItemKnnRanker model) : Scorer
+    sealed class KnnScorer(ItemKnnRanker model) : PrefixScorer
     {
         readonly int[] _cooccurrence = new int[model._popularity!.Levels.Length];
         readonly List<int> _touched = [];

@@ -16,9 +16,9 @@ public sealed class PersonalPopRanker : ScoringRanker
     protected override void FitModel(SessionDataset train, int catalogueSize) =>
         _popularity = new PopularityTieBreak(PopularityTieBreak.Count(train.Items, catalogueSize));
 
-    protected override Scorer CreateScorer() => new PersonalScorer(_popularity!);
+    protected override PrefixScorer CreateScorer() => new PersonalScorer(_popularity!);
 
-    sealed class PersonalScorer(PopularityTieBreak popularity) : Scorer
+    sealed class PersonalScorer(PopularityTieBreak popularity) : PrefixScorer
     {
         readonly float[] _userScores = new float[popularity.Levels.Length];
         readonly int[] _counts = new int[popularity.Levels.Length];

@@ -13,9 +13,9 @@ public sealed class PopRanker : ScoringRanker
     protected override void FitModel(SessionDataset train, int catalogueSize) =>
         _popularity = new PopularityTieBreak(PopularityTieBreak.Count(train.Items, catalogueSize));
 
-    protected override Scorer CreateScorer() => new PopScorer(_popularity!);
+    protected override PrefixScorer CreateScorer() => new PopScorer(_popularity!);
 
-    sealed class PopScorer(PopularityTieBreak popularity) : Scorer
+    sealed class PopScorer(PopularityTieBreak popularity) : PrefixScorer
     {
         public override void Score(ReadOnlySpan<int> prefix, Span<float> scores) => popularity.Levels.CopyTo(scores);
     }

@@ -6,7 +6,7 @@ namespace HrnnPipeline.Scoring.Evaluation.Baselines;
 /// <summary>
 /// The protocol loop shared by the baselines: for each test user, score every item for each prefix of the test
 /// session, then rank the target with the shared conservative rule. Users run in parallel; each worker owns a
-/// <see cref="Scorer"/> with its scratch buffers, and predictions come out in test order.
+/// <see cref="PrefixScorer"/> with its scratch buffers, and predictions come out in test order.
 /// </summary>
 public abstract class ScoringRanker : IRanker
 {
@@ -31,7 +31,7 @@ public abstract class ScoringRanker : IRanker
     protected abstract void FitModel(SessionDataset train, int catalogueSize);
 
     /// <summary>A new scorer for one worker thread.</summary>
-    protected abstract Scorer CreateScorer();
+    protected abstract PrefixScorer CreateScorer();
 
     public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct)
     {
@@ -60,7 +60,7 @@ public abstract class ScoringRanker : IRanker
                     yield return p;
         }
 
-        List<Prediction> RankUser(int u, Scorer scorer, float[] scores)
+        List<Prediction> RankUser(int u, PrefixScorer scorer, float[] scores)
         {
             int user = test.Users[u];
             scorer.BeginUser(history, blockOfUser[user]);
@@ -131,7 +131,7 @@ public abstract class ScoringRanker : IRanker
     }
 
     /// <summary>Per-worker scoring state. Calls come in order: user, then each session, then its growing prefixes.</summary>
-    protected abstract class Scorer
+    protected abstract class PrefixScorer
     {
         /// <param name="history">The users' training sessions.</param>
         /// <param name="block">The user's block in <paramref name="history"/>, -1 when the user has none.</param>

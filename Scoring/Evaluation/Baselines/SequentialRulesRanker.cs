@@ -140,9 +140,9 @@ public sealed class SequentialRulesRanker : ScoringRanker
         return (kept, weights);
     }
 
-    protected override Scorer CreateScorer() => new RulesScorer(this);
+    protected override PrefixScorer CreateScorer() => new RulesScorer(this);
 
-    sealed class RulesScorer : Scorer
+    sealed class RulesScorer : PrefixScorer
     {
         readonly SequentialRulesRanker _model;
         readonly SequentialRulesOptions _options;

@@ -26,11 +26,11 @@ public sealed class SessionKnnRanker(int neighbours = 100) : ScoringRanker
         _sets = SessionSets.Build(train, catalogueSize);
     }
 
-    protected override Scorer CreateScorer() => new KnnScorer(_sets!, _popularity!, Neighbours);
+    protected override PrefixScorer CreateScorer() => new KnnScorer(_sets!, _popularity!, Neighbours);
 
     readonly record struct Neighbour(double Similarity, int Session);
 
-    sealed class KnnScorer(SessionSets sets, PopularityTieBreak popularity, int k) : Scorer
+    sealed class KnnScorer(SessionSets sets, PopularityTieBreak popularity, int k) : PrefixScorer
     {
         readonly int[] _overlap = new int[sets.SessionCount];
         readonly List<int> _touchedSessions = [];

@@ -116,11 +116,11 @@ public sealed class VsknnRanker : ScoringRanker
             _idf[i] = support[i] > 0 ? Math.Log((double)sessions / support[i]) : 0;
     }
 
-    protected override Scorer CreateScorer() => new VsknnScorer(this);
+    protected override PrefixScorer CreateScorer() => new VsknnScorer(this);
 
     readonly record struct Neighbour(int Session, double Similarity, int LastShared);
 
-    sealed class VsknnScorer : Scorer
+    sealed class VsknnScorer : PrefixScorer
     {
         readonly VsknnRanker _model;
         readonly VsknnOptions _options;

@@ -6,7 +6,7 @@ namespace HrnnPipeline.Training;
 /// Joins each user's history with later sessions, so the model is bootstrapped with the whole history
 /// (Quadrana et al. 2017 sec. 4.3) before the later sessions are evaluated, or before the next session is scored.
 /// </summary>
-public static class EvaluationSequences
+public static class UserHistories
 {
     /// <summary>Users of <paramref name="evaluated"/>, each with their history first; per session, whether it is
     /// evaluated. Users with no evaluated session are left out.</summary>
