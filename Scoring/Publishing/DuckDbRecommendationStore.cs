@@ -340,7 +340,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
         // One statement, one snapshot: the pointer and the rows can't come from two different versions.
         using var conn = Open();
         using var cmd = Command(conn, """
-            select a.version, v.list_length, r.rank, r.item_id, r.score
+            select a.version, v.list_length, r.rank, r.item_id, r.score, r.predicted_value
             from active_version a
             join model_versions v on v.version = a.version
             left join recommendations r on r.version = a.version and r.user_id = $user_id and r.rank <= $k
@@ -355,7 +355,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             version = reader.GetString(0);
             listLength = reader.GetInt32(1);
             if (!reader.IsDBNull(2))
-                items.Add(new RecommendedItem(reader.GetString(3), reader.GetFloat(4), reader.GetInt32(2)));
+                items.Add(new RecommendedItem(reader.GetString(3), reader.GetFloat(4), reader.GetInt32(2), RecommendedItem.PredictedValueAt(reader, 5)));
         }
         return Task.FromResult(new RecommendationLookup(version, listLength, items));
     }

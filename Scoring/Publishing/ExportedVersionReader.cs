@@ -47,9 +47,15 @@ public sealed partial class ExportedVersionReader(string exportsRoot) : IRecomme
         if (ExportPointer.Read(exportsRoot) is not { } active) return Task.FromResult(new RecommendationLookup(null, 0, []));
         var items = new List<RecommendedItem>();
         Query(active.Version, ParquetExport.RecommendationsFile,
-            "select rank, item_id, score from {0} where user_id = $user_id and rank <= $k order by rank",
+            // Every column: exports of versions published before outcome values have no predicted_value.
+            "select * from {0} where user_id = $user_id and rank <= $k order by rank",
             [("user_id", userId), ("k", k)],
-            r => items.Add(new RecommendedItem(r.GetString(1), r.GetFloat(2), r.GetInt32(0))));
+            r =>
+            {
+                int value = Enumerable.Range(0, r.FieldCount).FirstOrDefault(i => r.GetName(i) == "predicted_value", -1);
+                items.Add(new RecommendedItem(r.GetString(r.GetOrdinal("item_id")), r.GetFloat(r.GetOrdinal("score")),
+                    r.GetInt32(r.GetOrdinal("rank")), value < 0 ? null : RecommendedItem.PredictedValueAt(r, value)));
+            });
         return Task.FromResult(new RecommendationLookup(active.Version, active.ListLength, items));
     }
 

@@ -83,7 +83,15 @@ public sealed record ModelVersionRecord(
     long Users,
     long Rows);
 
-public sealed record RecommendedItem(string ItemId, float Score, int Rank);
+/// <summary>One listed item; <see cref="PredictedValue"/>: the outcome the model predicts for it (binary and
+/// regression models, see Training:Outcome), null otherwise and for cold items placed by their metadata.</summary>
+public sealed record RecommendedItem(string ItemId, float Score, int Rank, float? PredictedValue = null)
+{
+    /// <summary>The stored predicted value at <paramref name="ordinal"/>: null when absent (NULL, or NaN for an item
+    /// the model gave none).</summary>
+    public static float? PredictedValueAt(System.Data.Common.DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) || reader.GetFloat(ordinal) is var v && float.IsNaN(v) ? null : reader.GetFloat(ordinal);
+}
 
 /// <summary>
 /// A read of the active version: <see cref="Version"/> is null when nothing is published yet; <see cref="Items"/>

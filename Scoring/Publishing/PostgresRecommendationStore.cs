@@ -515,7 +515,7 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
             // partition and probes its (version, user_id, rank) index, whatever the planner guesses about the join.
             await using var conn = await OpenConnectionAsync(ct);
             await using var cmd = new NpgsqlCommand("""
-                select a.version, v.list_length, r.rank, r.item_id, r.score
+                select a.version, v.list_length, r.rank, r.item_id, r.score, r.predicted_value
                 from active_version a
                 join model_versions v on v.version = a.version
                 left join recommendations r
@@ -535,7 +535,7 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
                 version = reader.GetString(0);
                 listLength = reader.GetInt32(1);
                 if (!reader.IsDBNull(2))
-                    items.Add(new RecommendedItem(reader.GetString(3), reader.GetFloat(4), reader.GetInt32(2)));
+                    items.Add(new RecommendedItem(reader.GetString(3), reader.GetFloat(4), reader.GetInt32(2), RecommendedItem.PredictedValueAt(reader, 5)));
             }
             return new RecommendationLookup(version, listLength, items);
         }

@@ -1,5 +1,8 @@
 using System.Text.Json;
 using DuckDB.NET.Data;
+using HrnnPipeline.Scoring.Api;
+using HrnnPipeline.Scoring.Publishing;
+using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Tests.EndToEnd;
 
@@ -48,5 +51,40 @@ public sealed class OutcomeRunTests : IAsyncLifetime
         using var score = JsonDocument.Parse(File.ReadAllText(Path.Combine(Work, "score-summary.json")));
         Assert.Equal(reader.GetInt64(4) + score.RootElement.GetProperty("users_filtered_out").GetInt64(),
             score.RootElement.GetProperty("users").GetInt64());
+    }
+
+    /// <summary>The read API's readers (the exports, as `serve` reads them with no PostgreSQL, and the warehouse store)
+    /// return each listed item's predicted value, and the response carries it.</summary>
+    [Fact]
+    public async Task The_read_api_returns_the_predicted_value_of_each_listed_item()
+    {
+        Assert.True(_run.ExitCode == 0, _run.Error);
+        string user;
+        var stored = new List<(string Item, float Value)>();
+        using (var connection = new DuckDBConnection($"Data Source={Path.Combine(Work, "warehouse.duckdb")};ACCESS_MODE=READ_ONLY"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                SELECT user_id, item_id, predicted_value FROM recommendations
+                WHERE version = (SELECT version FROM active_version)
+                  AND user_id = (SELECT min(user_id) FROM recommendations WHERE version = (SELECT version FROM active_version))
+                ORDER BY rank
+                """;
+            using var reader = command.ExecuteReader();
+            user = "";
+            while (reader.Read()) { user = reader.GetString(0); stored.Add((reader.GetString(1), reader.GetFloat(2))); }
+        }
+        Assert.NotEmpty(stored);
+        await using var exports = new ExportedVersionReader(Path.Combine(Work, "exports"));
+        await using var warehouse = await DuckDbRecommendationStore.OpenAsync(Path.Combine(Work, "warehouse.duckdb"));
+        foreach (IRecommendationReader source in new IRecommendationReader[] { exports, warehouse })
+        {
+            var lookup = await source.GetRecommendationsAsync(user, 10);
+            Assert.Equal(stored, lookup.Items.Select(i => (i.ItemId, i.PredictedValue!.Value)));
+            var json = JsonSerializer.Serialize(new RecommendationsResponse(user, lookup.Version!, lookup.Items), Json.Options);
+            using var body = JsonDocument.Parse(json);
+            Assert.Equal(stored[0].Value, body.RootElement.GetProperty("items")[0].GetProperty("predicted_value").GetSingle());
+        }
     }
 }

@@ -46,7 +46,10 @@ public sealed class PredictedValueStoreTests(PostgresFixture postgres)
             create.ExecuteNonQuery();
         }
         await using (var store = await DuckDbRecommendationStore.OpenAsync(work.Warehouse))
+        {
             await PublishAsync(store, WriteScoresWithValues(work, "v1"), "v1");
+            await AssertReadBackAsync(store);
+        }
 
         using var conn = new DuckDBConnection($"Data Source={work.Warehouse}");
         conn.Open();
@@ -71,13 +74,24 @@ public sealed class PredictedValueStoreTests(PostgresFixture postgres)
         }
         var work = new WorkDirectory(Path.Combine(postgres.Root, "work-" + Guid.NewGuid().ToString("N")[..8]));
         await using (var store = await PostgresRecommendationStore.OpenAsync(connectionString))
+        {
             await PublishAsync(store, WriteScoresWithValues(work, "v1"), "v1");
+            await AssertReadBackAsync(store);
+        }
 
         await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync();
         Assert.Equal(["old u1 1 i1 0.5 -"], await RowsAsync(conn, "old"));
         Assert.Equal(ExpectedRows, await RowsAsync(conn, "v1"));
         NpgsqlConnection.ClearAllPools();
+    }
+
+    /// <summary>What the read API serves: each item's predicted value, none where the row has none.</summary>
+    static async Task AssertReadBackAsync(IRecommendationStore store)
+    {
+        var lookup = await store.GetRecommendationsAsync(FakeScores.UserId(1), 2);
+        Assert.Equal("v1", lookup.Version);
+        Assert.Equal([1.5f, null], lookup.Items.Select(i => i.PredictedValue));
     }
 
     static readonly string[] ExpectedRows =
