@@ -67,7 +67,7 @@ public sealed class HrnnTrainer : IDisposable
         _outcomeSlot = tables.FindIndex(t => t.Name == "outcome_table");
         _outcomeBiasSlot = tables.FindIndex(t => t.Name == "outcome_bias");
         // Extra negatives are drawn with probability proportional to popularity^alpha (GRU4Rec's sample_alpha).
-        var weights = items.Counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), settings.SampleAlpha)).ToArray();
+        var weights = LogQCorrection.DrawWeights(items.Counts, settings.SampleAlpha);
         double total = weights.Sum(), acc = 0;
         _sampleCdf = weights.Select(w => acc += w / total).ToArray();
         _bprReg = tensor((float)settings.BprReg).to(device);

@@ -18,13 +18,18 @@ public sealed class LogQCorrection : IDisposable
     {
         float[] LogProbabilities(double alpha)
         {
-            var w = counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), alpha)).ToArray();
+            var w = DrawWeights(counts, alpha);
             double total = w.Sum();
             return [.. w.Select(x => (float)(weight * Math.Log(Math.Max(x / total, 1e-12))))];
         }
         _inBatch = tensor(LogProbabilities(1.0)).to(device);
         _sampled = tensor(LogProbabilities(sampleAlpha)).to(device);
     }
+
+    /// <summary>Unnormalised draw weights count^alpha per item id (at least 1 each; 0 for the padding): the extra
+    /// negatives are drawn in proportion to them (GRU4Rec's sample_alpha), and alpha 1 is the data's own distribution.</summary>
+    public static double[] DrawWeights(IReadOnlyList<long> counts, double alpha) =>
+        [.. counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), alpha))];
 
     /// <summary>Per column: the first <paramref name="inBatch"/> columns are in-batch targets, the rest sampled.</summary>
     public Tensor For(Tensor columnItems, int inBatch)

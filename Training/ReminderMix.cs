@@ -54,11 +54,13 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
 
     readonly float[] _weight = new float[itemTableSize];
     readonly List<int> _touched = [];
+    // The sparse rows being built: (row, item, value) entries.
+    readonly List<long> _entryRows = [], _entryItems = [];
+    readonly List<float> _entryValues = [];
 
     /// <summary>The rows' history distributions as a dense [rows, items] tensor on <paramref name="device"/>.</summary>
     public Tensor History(ReadOnlySpan<HistoryRow> rows, Func<HistoryRow, float> decayOf, Device device)
     {
-        var rowIdx = new List<long>(); var colIdx = new List<long>(); var values = new List<float>();
         for (int r = 0; r < rows.Length; r++)
         {
             var row = rows[r];
@@ -69,21 +71,12 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
                 if (w < 1e-6f) break; // the rest adds nothing a float can hold next to the recent events
                 int item = data.Items[e];
                 if (item == row.Exclude || (uint)item >= (uint)_weight.Length) continue;
-                if (_weight[item] == 0) _touched.Add(item);
-                _weight[item] += w;
+                Add(item, w);
                 total += w;
             }
-            foreach (int item in _touched)
-            {
-                rowIdx.Add(r); colIdx.Add(item); values.Add(_weight[item] / total);
-                _weight[item] = 0;
-            }
-            _touched.Clear();
+            EndRow(r, total);
         }
-        var history = zeros(rows.Length, _weight.Length, device: device);
-        if (values.Count > 0)
-            history.index_put_(tensor(values.ToArray()).to(device), tensor(rowIdx.ToArray()).to(device), tensor(colIdx.ToArray()).to(device));
-        return history;
+        return Dense(rows.Length, device);
     }
 
     /// <summary>
@@ -92,7 +85,6 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
     /// </summary>
     public (Tensor Followers, Tensor Has) Followers(ReadOnlySpan<HistoryRow> rows, Device device)
     {
-        var rowIdx = new List<long>(); var colIdx = new List<long>(); var values = new List<float>();
         var has = new float[rows.Length];
         for (int r = 0; r < rows.Length; r++)
         {
@@ -113,23 +105,44 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
                     int item = data.Items[f];
                     if (item == row.Exclude || (uint)item >= (uint)_weight.Length) continue;
                     float w = 1f / ((f - e) * (f - e));
-                    if (_weight[item] == 0) _touched.Add(item);
-                    _weight[item] += w;
+                    Add(item, w);
                     total += w;
                 }
             }
-            foreach (int item in _touched)
-            {
-                rowIdx.Add(r); colIdx.Add(item); values.Add(_weight[item] / total);
-                _weight[item] = 0;
-            }
-            if (_touched.Count > 0) has[r] = 1;
-            _touched.Clear();
+            if (EndRow(r, total)) has[r] = 1;
         }
-        var followers = zeros(rows.Length, _weight.Length, device: device);
-        if (values.Count > 0)
-            followers.index_put_(tensor(values.ToArray()).to(device), tensor(rowIdx.ToArray()).to(device), tensor(colIdx.ToArray()).to(device));
-        return (followers, tensor(has, [rows.Length, 1]).to(device));
+        return (Dense(rows.Length, device), tensor(has, [rows.Length, 1]).to(device));
+    }
+
+    void Add(int item, float w)
+    {
+        if (_weight[item] == 0) _touched.Add(item);
+        _weight[item] += w;
+    }
+
+    /// <summary>Ends row <paramref name="row"/>: its accumulated weights, divided by their sum, become entries of the
+    /// sparse rows <see cref="Dense"/> builds. False when the row got none.</summary>
+    bool EndRow(int row, float total)
+    {
+        foreach (int item in _touched)
+        {
+            _entryRows.Add(row); _entryItems.Add(item); _entryValues.Add(_weight[item] / total);
+            _weight[item] = 0;
+        }
+        bool any = _touched.Count > 0;
+        _touched.Clear();
+        return any;
+    }
+
+    /// <summary>The entries gathered since the last call as a dense [rows, items] tensor on the device.</summary>
+    Tensor Dense(int rows, Device device)
+    {
+        var dense = zeros(rows, _weight.Length, device: device);
+        if (_entryValues.Count > 0)
+            dense.index_put_(tensor(_entryValues.ToArray()).to(device), tensor(_entryRows.ToArray()).to(device),
+                tensor(_entryItems.ToArray()).to(device));
+        _entryRows.Clear(); _entryItems.Clear(); _entryValues.Clear();
+        return dense;
     }
 
     /// <summary>

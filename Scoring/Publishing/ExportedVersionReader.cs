@@ -46,15 +46,17 @@ public sealed partial class ExportedVersionReader(string exportsRoot) : IRecomme
     {
         if (ExportPointer.Read(exportsRoot) is not { } active) return Task.FromResult(new RecommendationLookup(null, 0, []));
         var items = new List<RecommendedItem>();
+        (int Rank, int Item, int Score, int Value)? columns = null;
         Query(active.Version, ParquetExport.RecommendationsFile,
             // Every column: exports of versions published before outcome values have no predicted_value.
             "select * from {0} where user_id = $user_id and rank <= $k order by rank",
             [("user_id", userId), ("k", k)],
             r =>
             {
-                int value = Enumerable.Range(0, r.FieldCount).FirstOrDefault(i => r.GetName(i) == "predicted_value", -1);
-                items.Add(new RecommendedItem(r.GetString(r.GetOrdinal("item_id")), r.GetFloat(r.GetOrdinal("score")),
-                    r.GetInt32(r.GetOrdinal("rank")), value < 0 ? null : RecommendedItem.PredictedValueAt(r, value)));
+                var (rank, item, score, value) = columns ??= (r.GetOrdinal("rank"), r.GetOrdinal("item_id"), r.GetOrdinal("score"),
+                    Enumerable.Range(0, r.FieldCount).FirstOrDefault(i => r.GetName(i) == "predicted_value", -1));
+                items.Add(new RecommendedItem(r.GetString(item), r.GetFloat(score), r.GetInt32(rank),
+                    value < 0 ? null : RecommendedItem.PredictedValueAt(r, value)));
             });
         return Task.FromResult(new RecommendationLookup(active.Version, active.ListLength, items));
     }

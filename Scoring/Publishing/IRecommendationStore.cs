@@ -89,8 +89,12 @@ public sealed record RecommendedItem(string ItemId, float Score, int Rank, float
 {
     /// <summary>The stored predicted value at <paramref name="ordinal"/>: null when absent (NULL, or NaN for an item
     /// the model gave none).</summary>
-    public static float? PredictedValueAt(System.Data.Common.DbDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) || reader.GetFloat(ordinal) is var v && float.IsNaN(v) ? null : reader.GetFloat(ordinal);
+    public static float? PredictedValueAt(System.Data.Common.DbDataReader reader, int ordinal)
+    {
+        if (reader.IsDBNull(ordinal)) return null;
+        float value = reader.GetFloat(ordinal);
+        return float.IsNaN(value) ? null : value;
+    }
 }
 
 /// <summary>

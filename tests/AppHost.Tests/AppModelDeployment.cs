@@ -1,9 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using HrnnPipeline.AppHost;
+using HrnnPipeline.ServiceDefaults.Postgres;
 
 namespace HrnnPipeline.Tests.AppHost;
 
@@ -26,7 +25,7 @@ public sealed class AppModelDeployment : IAsyncDisposable
 
     public static async Task<AppModelDeployment> StartAsync(TestPipeline pipeline, params (string Key, string? Value)[] extra)
     {
-        int port = FreePort();
+        int port = LocalPostgresCluster.FreePort();
         var settings = pipeline.Settings([.. extra, ("Scheduler:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
         settings.Remove("ConnectionStrings:postgres"); // the private server in the work folder
         settings.Remove("urls");
@@ -91,13 +90,6 @@ public sealed class AppModelDeployment : IAsyncDisposable
         {
             return ""; // the process ended meanwhile
         }
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()
