@@ -54,7 +54,7 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
         {
             var user = feedsUser ? tensor(userState, [1, userState.Length]).to(device) : null;
             foreach (var item in itemIdx)
-                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), user), layers, 0, false);
+                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), user, layers[0]), layers, 0, false);
             query = layers[^1];
         }
         var scores = model.ScoreAll(query);

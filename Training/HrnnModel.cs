@@ -35,7 +35,8 @@ public sealed class HrnnModel : nn.Module
     // User GRU and the user-to-session parts.
     readonly Parameter? _userWih, _userWhh, _userBih, _userBhh;
     readonly Linear? _init;
-    readonly Linear? _userToSession;         // hrnn-all: U -> 3H, added to the input gates every step
+    readonly Linear? _userToSession;         // hrnn-all: U -> 3H (or 2H: reset and update only), added every step
+    readonly Linear? _userGate;              // hrnn-all, gated: [h; c] -> U, how much of c enters this step
     readonly Linear? _startHead;             // scores the first item of a session from its initial state
     // Value head (binary, regression): the next event's value from the session state, per item, row-sparse like the others.
     public readonly Parameter? OutcomeTable; // [N, H]
@@ -80,8 +81,9 @@ public sealed class HrnnModel : nn.Module
             {
                 // Zero at the start: hrnn-all begins as hrnn-init and feeds the user state only as far as that helps,
                 // instead of adding a random per-user offset to every gate of every step from the first step on.
-                _userToSession = nn.Linear(u, 3 * h, hasBias: false);
+                _userToSession = nn.Linear(u, (settings.UserGates == UserGateKind.ResetUpdate ? 2 : 3) * h, hasBias: false);
                 using (no_grad()) _userToSession.weight!.zero_();
+                if (settings.UserGates == UserGateKind.Gated) _userGate = nn.Linear(h + u, u);
             }
             _startHead = nn.Linear(h, h);
         }
@@ -106,13 +108,18 @@ public sealed class HrnnModel : nn.Module
     public Tensor InputSource => InputTable ?? OutputTable;
 
     /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>; the user
-    /// state is added only where <see cref="FeedsUserEveryStep"/>.</summary>
-    public Tensor InputGates(Tensor table, Tensor index, Tensor? userState)
+    /// state is added only where <see cref="FeedsUserEveryStep"/>: to all three gates, to the reset and update gates only
+    /// (the reference hgru4rec), or scaled first by a gate read from the previous session state
+    /// <paramref name="previous"/> and c (<see cref="UserGateKind"/>).</summary>
+    public Tensor InputGates(Tensor table, Tensor index, Tensor? userState, Tensor? previous)
     {
         var rows = table.index_select(0, index);
         var gates = _inputBias is not null ? rows.Plus(_inputBias) : _inputProjection!.forward(rows);
-        if (_userToSession is not null && userState is not null) gates = gates.Plus(_userToSession.forward(userState));
-        return gates;
+        if (_userToSession is null || userState is null) return gates;
+        if (_userGate is not null) userState = userState * sigmoid(_userGate.forward(cat([previous!, userState], 1)));
+        var user = _userToSession.forward(userState);
+        if (Settings.UserGates == UserGateKind.ResetUpdate) user = cat([user, zeros_like(previous!)], 1);
+        return gates.Plus(user);
     }
 
     /// <summary>One session-GRU step over all layers; returns the new state of every layer.</summary>
@@ -222,7 +229,7 @@ public sealed class HrnnModel : nn.Module
         {
             for (int l = 0; l < h.Length; l++) h[l] = h[l] * sessionStart.OneMinus();
         }
-        var gates = InputGates(inputSource, inputIndex, userInput);
+        var gates = InputGates(inputSource, inputIndex, userInput, h[0]);
         return (new State(SessionStep(gates, h, Settings.DropoutSession, training), c), initial);
     }
 

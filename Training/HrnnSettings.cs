@@ -15,6 +15,17 @@ public enum ModelKind
     RnnConcat,
 }
 
+/// <summary>hrnn-all: where the user state enters the session GRU at every step.</summary>
+public enum UserGateKind
+{
+    /// <summary>All three gates (reset, update, candidate).</summary>
+    All,
+    /// <summary>The reset and update gates only, as the reference hgru4rec code has it.</summary>
+    ResetUpdate,
+    /// <summary>All three, after a learned sigmoid gate on c read from the previous session state and c.</summary>
+    Gated,
+}
+
 public enum LossKind { Top1, Bpr, CrossEntropy, BprMax }
 
 public enum OptimizerKind { Adagrad, Adam }
@@ -46,6 +57,8 @@ public sealed record HrnnSettings
     public int SessionLayers { get; init; } = 1;
     /// <summary>0 = one-hot input (an N x 3H gate table, exactly one-hot times W_in); otherwise an embedding of this size.</summary>
     public int Embedding { get; init; }
+    /// <summary>hrnn-all only: which session-GRU gates the user state enters at every step.</summary>
+    public UserGateKind UserGates { get; init; } = UserGateKind.All;
     /// <summary>Tie input and output item embeddings (GRU4Rec's constrained embedding).</summary>
     public bool TiedEmbeddings { get; init; }
     /// <summary>Cross-entropy by default: on lastfm, rnn reached Recall@5 0.60 with it (10 epochs) against 0.56 with TOP1
@@ -67,6 +80,18 @@ public sealed record HrnnSettings
     /// <summary>In training, users with more sessions are split into parts of at most this many, each run in its own
     /// slot from fresh states (0 = never). Keeps one heavy user from running alone at the end of every epoch.</summary>
     public int MaxSessionsPerSlot { get; init; } = 100;
+    /// <summary>A later part of a split user starts from the states its previous part ended with when last computed
+    /// (the previous epoch's), as a no-gradient burn-in, instead of from zero: c_u then trains past MaxSessionsPerSlot
+    /// sessions, as evaluation and scoring run it.</summary>
+    public bool BurnIn { get; init; }
+    /// <summary>Steps the gradient flows back through before the states are detached; the item tables and weights are
+    /// updated once per window. 1 (the reference code's truncation): the user GRU and W_init learn from the first
+    /// prediction of each session only; more lets every prediction in the window credit s_0 and the user GRU update.</summary>
+    public int BpttSteps { get; init; } = 1;
+    /// <summary>After early stopping has chosen the number of epochs, train the model again from its initial weights
+    /// for that many epochs on every session the validation held out (evaluate: fit + valid; run: every session,
+    /// the latest included), so the published model has learned from all of each user's history.</summary>
+    public bool Refit { get; init; }
     public int Epochs { get; init; } = 10;
     public int Seed { get; init; } = 1;
     /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>
@@ -166,6 +191,7 @@ public sealed record HrnnSettings
         if (LearningRate <= 0) throw new PipelineException($"learning rate {LearningRate}: must be > 0");
         foreach (var (name, p) in new[] { ("dropout-user", DropoutUser), ("dropout-session", DropoutSession), ("dropout-init", DropoutInit) })
             if (p is < 0 or >= 1) throw new PipelineException($"{name} {p}: must be in [0, 1)");
+        if (BpttSteps is < 1 or > 64) throw new PipelineException($"bptt steps {BpttSteps}: must be in 1..64");
         if (MaxSessionsPerSlot < 0) throw new PipelineException($"max sessions per slot {MaxSessionsPerSlot}: must be >= 0");
         if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");

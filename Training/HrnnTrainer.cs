@@ -15,9 +15,24 @@ namespace HrnnPipeline.Training;
 public sealed record EpochResult(int Epoch, double Loss, double? StartLoss, double? ValidLoss, double? ValidRecall, double? ValidMrr,
     double Seconds, double EventsPerSecond, double? OutcomeLoss = null, double ValidSeconds = 0);
 
+/// <param name="Refit">With <see cref="HrnnSettings.Refit"/>: the second training, on every session, for BestEpoch epochs.</param>
 public sealed record TrainResult(HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
     double TrainSeconds, double EventsPerSecond, bool StoppedEarly, int ResumedFromEpoch, ReminderMix Reminders,
-    OutcomeSummary? Outcome = null);
+    OutcomeSummary? Outcome = null, TrainResult? Refit = null);
+
+/// <summary>The model to publish or evaluate (<see cref="Trainer"/>'s), and with a refit the model early stopping
+/// chose before it (<see cref="HeldOut"/>, which never saw the held-out sessions: what `evaluate --version` can judge
+/// honestly). <see cref="HeldOutItems"/> is the item map the held-out model is indexed by.</summary>
+public sealed record TrainedModel(HrnnTrainer Trainer, TrainResult Result, HrnnTrainer? HeldOut, IdMap HeldOutItems) : IDisposable
+{
+    public HrnnModel Model => Trainer.Model;
+
+    public void Dispose()
+    {
+        Trainer.Dispose();
+        HeldOut?.Dispose();
+    }
+}
 
 /// <summary>
 /// Trains an <see cref="HrnnModel"/> with user-parallel mini-batches. Each epoch draws a new user order from the
@@ -45,6 +60,7 @@ public sealed class HrnnTrainer : IDisposable
     // Targets of the last epoch: positive, negative (ranking weight 0), and the positives' weight.
     long _positives, _negatives;
     OutcomeBaseline? _baseline;
+    PartStates? _parts;
     double _positiveWeight;
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
     public Action<int>? AfterCheckpoint { get; init; }
@@ -75,6 +91,45 @@ public sealed class HrnnTrainer : IDisposable
         if (settings.LogQ > 0) _logQ = new LogQCorrection(items.Counts, settings.SampleAlpha, settings.LogQ, device);
     }
 
+    /// <summary>
+    /// What `run`, `train` and `evaluate` train: early stopping on <paramref name="fit"/> / <paramref name="valid"/> picks
+    /// the epochs and the reminder mix; then, with <see cref="HrnnSettings.Refit"/>, the same training runs again from
+    /// the seed's initial weights for that many epochs on <paramref name="all"/> (every session the model may learn from,
+    /// indexed by <paramref name="allItems"/>), and that model, with the chosen mix, is the one returned to publish or
+    /// evaluate. Without a validation split there is nothing to choose: one training on <paramref name="all"/>.
+    /// </summary>
+    public static TrainedModel TrainAndRefit(HrnnSettings settings, IdMap items, SessionDataset fit, SessionDataset? valid,
+        IdMap allItems, SessionDataset all, Device device, string checkpointDir, bool resume, CancellationToken ct = default)
+    {
+        if (!settings.Refit) return Once(settings, items, fit, valid, device, checkpointDir, resume, ct);
+        if (valid is not { UserCount: > 0 }) return Once(settings, allItems, all, null, device, checkpointDir, resume, ct);
+        var selected = Once(settings, items, fit, valid, device, checkpointDir, resume, ct);
+        var again = settings with { Epochs = Math.Max(selected.Result.BestEpoch, 1), Patience = 0 };
+        if (!ProgressReporter.Quiet)
+            Console.Error.WriteLine($"refit: {again.Epochs} epochs (chosen on validation) on all {all.EventCount:N0} events of {all.UserCount:N0} users");
+        var refit = new HrnnTrainer(again, allItems, device, Path.Combine(checkpointDir, "refit"));
+        try
+        {
+            var refitResult = refit.Train(all, null, resume, ct);
+            refit.Model.Reminders = selected.Trainer.Model.Reminders;
+            return selected with { Trainer = refit, HeldOut = selected.Trainer, Result = selected.Result with { Refit = refitResult } };
+        }
+        catch
+        {
+            refit.Dispose();
+            selected.Dispose();
+            throw;
+        }
+    }
+
+    static TrainedModel Once(HrnnSettings settings, IdMap items, SessionDataset fit, SessionDataset? valid, Device device,
+        string checkpointDir, bool resume, CancellationToken ct)
+    {
+        var trainer = new HrnnTrainer(settings, items, device, checkpointDir);
+        try { return new TrainedModel(trainer, trainer.Train(fit, valid, resume, ct), null, items); }
+        catch { trainer.Dispose(); throw; }
+    }
+
     string CheckpointPath => Path.Combine(_checkpointDir, "checkpoint.hrnn");
     string BestPath => Path.Combine(_checkpointDir, "best.hrnn");
 
@@ -82,6 +137,9 @@ public sealed class HrnnTrainer : IDisposable
     {
         OutcomeTraining.Check(_s, fit);
         using var optimizer = new RowSparseOptimizer(Model, _s);
+        _parts?.Dispose();
+        _parts = new PartStates(Model, new UserParallelBatcher(fit, _s.Model, _s.BatchSize, [], maxSessionsPerSlot: _s.MaxSessionsPerSlot,
+            burnIn: _s.BurnIn).PartCount, _device);
         var epochs = new List<EpochResult>();
         int bestEpoch = 0, resumedFrom = 0;
         double bestMetric = double.NegativeInfinity;
@@ -93,6 +151,7 @@ public sealed class HrnnTrainer : IDisposable
                 throw new PipelineException($"{CheckpointPath}: was written with other settings; train without --resume to start over");
             LoadParameters(Model, saved.Tensors);
             optimizer.LoadState(saved.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.to(_device)));
+            _parts.Load(saved.Tensors);
             epochs.AddRange(TensorArchive.FromJson<List<EpochResult>>(saved.Metadata["epochs"]!));
             bestEpoch = saved.Metadata["best_epoch"]!.GetValue<int>();
             bestMetric = saved.Metadata["best_metric"]!.GetValue<double>();
@@ -132,7 +191,7 @@ public sealed class HrnnTrainer : IDisposable
                 TensorArchive.Save(BestPath, Metadata(epochs, bestEpoch, bestMetric), Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
             }
             TensorArchive.Save(CheckpointPath, Metadata(epochs, bestEpoch, bestMetric),
-                Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(optimizer.State()));
+                Model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(optimizer.State()).Concat(_parts.Tensors()));
             AfterCheckpoint?.Invoke(epoch);
             if (_s.Patience > 0 && validation.Data is not null && epoch - bestEpoch >= _s.Patience)
             {
@@ -185,7 +244,8 @@ public sealed class HrnnTrainer : IDisposable
         var rng = new Random(epochSeed);
         var order = Enumerable.Range(0, fit.UserCount).ToArray();
         rng.Shuffle(order);
-        var batcher = new UserParallelBatcher(fit, _s.Model, _s.BatchSize, order, maxSessionsPerSlot: _s.MaxSessionsPerSlot);
+        var batcher = new UserParallelBatcher(fit, _s.Model, _s.BatchSize, order, maxSessionsPerSlot: _s.MaxSessionsPerSlot,
+            burnIn: _s.BurnIn);
         long total = batcher.CountTargets(), done = 0;
         var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
         var state = Model.ZeroState(_s.BatchSize, _device);
@@ -202,22 +262,29 @@ public sealed class HrnnTrainer : IDisposable
         foreach (var chunk in batcher.Chunks(StepsPerChunk))
         {
             ct.ThrowIfCancellationRequested();
-            for (int t = 0; t < chunk.Steps; t++)
+            for (int t0 = 0; t0 < chunk.Steps; t0 += _s.BpttSteps)
             {
                 using var scope = NewDisposeScope();
-                var step = BuildStep(chunk, t, rng, stamp, local, ++stampId);
-                var next = TrainStep(step, state, optimizer, lossSum, startLossSum, outcomeLossSum);
+                // One window: its steps share one set of gathered item rows, one backward pass and one update.
+                var rows = new List<long>(2 * chunk.Batch + _s.NSample);
+                stampId++;
+                var steps = new StepData[Math.Min(_s.BpttSteps, chunk.Steps - t0)];
+                for (int j = 0; j < steps.Length; j++) steps[j] = BuildStep(chunk, t0 + j, rng, stamp, local, stampId, rows);
+                var next = TrainWindow(steps, Upload(rows.ToArray()), state, optimizer, lossSum, startLossSum, outcomeLossSum);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
                 state = new HrnnModel.State(next.Session.Select(x => x.detach().DetachFromDisposeScope()).ToArray(),
                     next.User?.detach().DetachFromDisposeScope());
-                done += step.Targets;
-                lossWeight += step.Weight;
-                startWeight += step.Starts;
-                outcomeRows += step.OutcomeRows;
-                _positives += step.Positives;
-                _negatives += step.Targets - step.Positives;
-                _positiveWeight += step.Weight;
+                foreach (var step in steps)
+                {
+                    done += step.Targets;
+                    lossWeight += step.Weight;
+                    startWeight += step.Starts;
+                    outcomeRows += step.OutcomeRows;
+                    _positives += step.Positives;
+                    _negatives += step.Targets - step.Positives;
+                    _positiveWeight += step.Weight;
+                }
             }
             // Device-to-host reads once per chunk for the progress line, not once per step.
             progress.Report(done, LossText(lossSum.item<float>() / Math.Max(lossWeight, 1), StartMean()));
@@ -241,15 +308,15 @@ public sealed class HrnnTrainer : IDisposable
 
     /// <summary>The host-side arrays of one step: the distinct items it touches (rows of the item tables to gather and
     /// update) and every item as an index into them.</summary>
-    sealed record StepData(Tensor Rows, Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
+    sealed record StepData(Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
         Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
         Tensor TargetRows, Tensor StartRows, int Targets, int Starts, Tensor OutcomeTarget, Tensor OutcomeMask,
-        double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase);
+        double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase, PartStates.Moves? Parts);
 
-    StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId)
+    /// <param name="rows">The window's distinct item rows so far; this step's items are added (local indices point into it).</param>
+    StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId, List<long> rows)
     {
         int batch = chunk.Batch, s = _s.NSample;
-        var rows = new List<long>(2 * batch + s);
         int Local(int item)
         {
             if (stamp[item] != stampId) { stamp[item] = stampId; local[item] = rows.Count; rows.Add(item); }
@@ -280,7 +347,8 @@ public sealed class HrnnTrainer : IDisposable
             colItems[b] = y;
             startItems[b] = x;
             sessionStart[b] = (flags & StepFlags.SessionStart) != 0 ? 1 : 0;
-            userStart[b] = (flags & StepFlags.UserStart) != 0 ? 1 : 0;
+            // A later part whose previous part has no stored end states yet (the first epoch) starts fresh.
+            userStart[b] = (flags & StepFlags.UserStart) != 0 || (chunk.ContinueFrom[row] >= 0 && !_parts!.Ready(chunk.ContinueFrom[row])) ? 1 : 0;
             // The ranking weight of the target: 1 for a click; 0 for a negative target, which the GRU still read.
             targetRows[b] = y != 0 ? OutcomeTraining.RankingWeight(_s, chunk.Outcome[row]) : 0;
             weight += targetRows[b];
@@ -305,10 +373,11 @@ public sealed class HrnnTrainer : IDisposable
             colItems[batch + j] = startItems[batch + j] = item;
         }
         return new StepData(
-            Upload(rows.ToArray()), Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
+            Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
             Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
             Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts,
-            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase));
+            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase),
+            _parts!.MovesOf(chunk, t, userStart));
     }
 
     Tensor Upload(long[] values) => tensor(values).to(_device);
@@ -321,51 +390,60 @@ public sealed class HrnnTrainer : IDisposable
         return Math.Clamp(i, 1, _sampleCdf.Length - 1);
     }
 
-    HrnnModel.State TrainStep(StepData step, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum, Tensor startLossSum,
-        Tensor outcomeLossSum)
+    /// <summary>Trains one window of steps: the states flow through all of them, so each prediction's gradient reaches
+    /// back to the window's start (through s_0 and the user GRU update where a session started inside it); then one
+    /// backward pass and one update of the gathered rows and the dense weights.</summary>
+    HrnnModel.State TrainWindow(StepData[] steps, Tensor rows, HrnnModel.State state, RowSparseOptimizer optimizer, Tensor lossSum,
+        Tensor startLossSum, Tensor outcomeLossSum)
     {
         // Gather the touched rows of each item table as leaves, so gradients (and updates) cover only those rows.
         var leaves = new Tensor[_tables.Length];
         using (no_grad())
             for (int i = 0; i < _tables.Length; i++)
-                leaves[i] = _tables[i].index_select(0, step.Rows).detach().requires_grad_(true);
+                leaves[i] = _tables[i].index_select(0, rows).detach().requires_grad_(true);
         int inputSlot = Model.InputTable is null ? _outputSlot : 0;
         var outRows = leaves[_outputSlot];
         var outBias = leaves[_biasSlot];
-
-        var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
-        var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
-        var nextLoss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
-        var loss = nextLoss;
-        Tensor? start = null;
-        if (initial is not null && TrainsStart)
+        Tensor? loss = null;
+        foreach (var step in steps)
         {
-            // The start objective trains only the session-start head. It reads s_0 and the item output embeddings but
-            // moves neither: letting it shape s_0 cost next-item accuracy on the early events of every session (the
-            // user GRU served two masters), and letting it move the embeddings cost the next-item head the same way.
-            start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
-                step.StartColumnItems, step.InputItems, step.StartRows);
-            loss = loss.Plus(start * _startWeight);
+            if (step.Parts is { } moves) state = _parts!.Restore(state, moves);
+            var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
+            var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
+            var nextLoss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
+            loss = loss is null ? nextLoss : loss.Plus(nextLoss);
+            Tensor? start = null;
+            if (initial is not null && TrainsStart)
+            {
+                // The start objective trains only the session-start head. It reads s_0 and the item output embeddings but
+                // moves neither: letting it shape s_0 cost next-item accuracy on the early events of every session (the
+                // user GRU served two masters), and letting it move the embeddings cost the next-item head the same way.
+                start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
+                    step.StartColumnItems, step.InputItems, step.StartRows);
+                loss = loss.Plus(start * _startWeight);
+            }
+            Tensor? head = null;
+            if (Model.HasOutcomeHead && step.OutcomeRows > 0)
+            {
+                // The value of the next event, from the same session state that ranks it, at the target item's rows.
+                var raw = Model.OutcomeRaw(output, leaves[_outcomeSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])),
+                    leaves[_outcomeBiasSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])));
+                head = OutcomeTraining.HeadLoss(_s, raw.Plus(step.OutcomeBase), step.OutcomeTarget, step.OutcomeMask);
+                loss = loss.Plus(head * (float)_s.OutcomeWeight);
+            }
+            // Logged apart: the next-item loss over the step's targets, the start loss over its session starts.
+            using (no_grad())
+            {
+                lossSum.add_(nextLoss.detach() * step.TargetRows.sum(), Scalars.One);
+                if (start is not null) startLossSum.add_(start.detach() * step.StartRows.sum(), Scalars.One);
+                if (head is not null) outcomeLossSum.add_(head.detach() * step.OutcomeMask.sum(), Scalars.One);
+            }
+            if (step.Parts is { } ends) _parts!.Keep(next, ends);
+            state = next;
         }
-        Tensor? head = null;
-        if (Model.HasOutcomeHead && step.OutcomeRows > 0)
-        {
-            // The value of the next event, from the same session state that ranks it, at the target item's rows.
-            var raw = Model.OutcomeRaw(output, leaves[_outcomeSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])),
-                leaves[_outcomeBiasSlot].index_select(0, step.TargetColumns.narrow(0, 0, output.shape[0])));
-            head = OutcomeTraining.HeadLoss(_s, raw.Plus(step.OutcomeBase), step.OutcomeTarget, step.OutcomeMask);
-            loss = loss.Plus(head * (float)_s.OutcomeWeight);
-        }
-        loss.backward();
-        optimizer.Step(step.Rows, leaves.Select(l => l.grad).ToList());
-        // Logged apart: the next-item loss over the step's targets, the start loss over its session starts.
-        using (no_grad())
-        {
-            lossSum.add_(nextLoss.detach() * step.TargetRows.sum(), Scalars.One);
-            if (start is not null) startLossSum.add_(start.detach() * step.StartRows.sum(), Scalars.One);
-            if (head is not null) outcomeLossSum.add_(head.detach() * step.OutcomeMask.sum(), Scalars.One);
-        }
-        return next;
+        loss!.backward();
+        optimizer.Step(rows, leaves.Select(l => l.grad).ToList());
+        return state;
     }
 
     Tensor Loss(Tensor query, Tensor outRows, Tensor outBias, Tensor columns, Tensor columnItems, Tensor rowItems, Tensor rowMask)
@@ -419,6 +497,7 @@ public sealed class HrnnTrainer : IDisposable
     public void Dispose()
     {
         Model.Dispose();
+        _parts?.Dispose();
         _logQ?.Dispose();
         _bprReg.Dispose();
         _startWeight.Dispose();

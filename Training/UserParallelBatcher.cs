@@ -39,6 +39,11 @@ public sealed class StepChunk(int steps, int batch)
     /// <summary>Outcome value of the row's target event (1 for a plain click; 0 without a target).</summary>
     public float[] Outcome { get; } = new float[steps * batch];
     public int TargetCount { get; internal set; }
+    /// <summary>Burn-in (training): at a later part's first row, the part whose stored end states the slot starts
+    /// from (see <see cref="UserParallelBatcher.PartCount"/>); -1 elsewhere.</summary>
+    public int[] ContinueFrom { get; } = new int[steps * batch];
+    /// <summary>Burn-in: at a part's last row, the stored part its end states are kept as, for the part after it; -1 elsewhere.</summary>
+    public int[] SaveAs { get; } = new int[steps * batch];
     /// <summary>For each slot, the previous chunk's slot it continues (the states to carry over): set when the batch
     /// narrowed to the slots still running; null when the slots are the previous chunk's.</summary>
     public int[]? KeptSlots { get; internal set; }
@@ -60,8 +65,13 @@ public sealed class UserParallelBatcher
     readonly int _batch;
     readonly bool[]? _evalSession;
     readonly bool _captureFinal;
-    // What slots take in turn: a user block and the range of its sessions [First, End).
-    readonly (int User, int First, int End)[] _units;
+    // What slots take in turn: a user block, the range of its sessions [First, End), and for split users the stored
+    // states it starts from and the ones it leaves for the next part (-1: none).
+    readonly (int User, int First, int End, int ContinueFrom, int SaveAs)[] _units;
+
+    /// <summary>With burn-in: how many part boundaries there are (stored states, one per later part of a split
+    /// user), numbered by user index and part so the numbering does not depend on the epoch's user order.</summary>
+    public int PartCount { get; }
 
     /// <param name="evalSession">Per session: evaluate predictions in it (tags rows); null in training.</param>
     /// <param name="captureFinal">After each user's last session, one more row flagged Capture that computes the
@@ -70,8 +80,10 @@ public sealed class UserParallelBatcher
     /// most this many sessions, each starting from fresh states in its own slot (0 = never split). Without it one
     /// heavy user (a third of lastfm's events) is still running, alone in the batch, long after every other slot ran
     /// dry: the epoch lasts as long as that user and its last stretch trains on nothing else.</param>
+    /// <param name="burnIn">A later part starts where its previous part left off (<see cref="StepChunk.ContinueFrom"/>,
+    /// no user-start reset) instead of from fresh states; the trainer keeps the states between parts.</param>
     public UserParallelBatcher(SessionDataset data, ModelKind mode, int batchSize, int[] userOrder,
-        bool[]? evalSession = null, bool captureFinal = false, int maxSessionsPerSlot = 0)
+        bool[]? evalSession = null, bool captureFinal = false, int maxSessionsPerSlot = 0, bool burnIn = false)
     {
         _data = data;
         _mode = mode;
@@ -80,18 +92,31 @@ public sealed class UserParallelBatcher
         _captureFinal = captureFinal;
         if (maxSessionsPerSlot > 0 && (evalSession is not null || captureFinal))
             throw new ArgumentException("users are split only in training: evaluation and scoring need whole histories");
-        var units = new List<(int, int, int)>(userOrder.Length);
+        int PartsOf(int u)
+        {
+            int count = data.UserStarts[u + 1] - data.UserStarts[u];
+            return maxSessionsPerSlot > 0 ? Math.Max(1, (count + maxSessionsPerSlot - 1) / maxSessionsPerSlot) : 1;
+        }
+        // Boundary b of user u is stored at boundaryBase[u] + b: by user index, the same in every epoch.
+        var boundaryBase = new int[data.UserCount];
+        int boundaries = 0;
+        if (burnIn && mode != ModelKind.Rnn && mode != ModelKind.RnnConcat)
+            for (int u = 0; u < data.UserCount; u++) { boundaryBase[u] = boundaries; boundaries += PartsOf(u) - 1; }
+        PartCount = boundaries;
+        var units = new List<(int, int, int, int, int)>(userOrder.Length);
         foreach (int u in userOrder)
         {
-            int first = data.UserStarts[u], end = data.UserStarts[u + 1], count = end - first;
-            int parts = maxSessionsPerSlot > 0 ? Math.Max(1, (count + maxSessionsPerSlot - 1) / maxSessionsPerSlot) : 1;
+            int first = data.UserStarts[u], count = data.UserStarts[u + 1] - first, parts = PartsOf(u);
+            bool carry = boundaries > 0 && parts > 1;
             for (int p = 0; p < parts; p++)
-                units.Add((u, first + (int)((long)count * p / parts), first + (int)((long)count * (p + 1) / parts)));
+                units.Add((u, first + (int)((long)count * p / parts), first + (int)((long)count * (p + 1) / parts),
+                    carry && p > 0 ? boundaryBase[u] + p - 1 : -1, carry && p < parts - 1 ? boundaryBase[u] + p : -1));
         }
         _units = units.ToArray();
     }
 
-    readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated, int Event);
+    /// <param name="Last">The part's last step (whose end states the next part continues from).</param>
+    readonly record struct Step(int Input, int Target, StepFlags Flags, int EvalPosition, bool Evaluated, int Event, bool Last = false);
 
     /// <param name="narrowTail">Once no user is left to take a slot, drop the slots that ran dry between chunks
     /// (<see cref="StepChunk.KeptSlots"/>), so the tail, where a few heavy users still run, steps a narrow batch
@@ -100,6 +125,7 @@ public sealed class UserParallelBatcher
     {
         var slots = new IEnumerator<Step>?[_batch];
         var slotUser = new int[_batch];
+        var slotSave = new int[_batch];
         int nextUser = 0;
         while (true)
         {
@@ -126,7 +152,10 @@ public sealed class UserParallelBatcher
                     chunk.EvalUser[row] = -1;
                     chunk.User[row] = -1;
                     chunk.Event[row] = -1;
+                    chunk.ContinueFrom[row] = -1;
+                    chunk.SaveAs[row] = -1;
                     // Refill: a slot whose user is done takes the next user that has at least one step.
+                    int continueFrom = -1;
                     while (slots[b] is null || !slots[b]!.MoveNext())
                     {
                         slots[b]?.Dispose();
@@ -134,11 +163,15 @@ public sealed class UserParallelBatcher
                         if (nextUser >= _units.Length) break;
                         var unit = _units[nextUser++];
                         slotUser[b] = unit.User;
-                        slots[b] = StepsOf(unit.First, unit.End).GetEnumerator();
+                        slotSave[b] = unit.SaveAs;
+                        continueFrom = unit.ContinueFrom;
+                        slots[b] = StepsOf(unit.First, unit.End, continueFrom < 0).GetEnumerator();
                     }
                     if (slots[b] is null) continue;
                     any = true;
                     var step = slots[b]!.Current;
+                    chunk.ContinueFrom[row] = continueFrom;
+                    if (step.Last) chunk.SaveAs[row] = slotSave[b];
                     chunk.Input[row] = step.Input;
                     chunk.Target[row] = step.Target;
                     chunk.Flags[row] = (byte)step.Flags;
@@ -165,21 +198,24 @@ public sealed class UserParallelBatcher
     public long CountTargets()
     {
         long n = 0;
-        foreach (var (_, first, end) in _units)
-            foreach (var s in StepsOf(first, end))
+        foreach (var (_, first, end, _, _) in _units)
+            foreach (var s in StepsOf(first, end, userStart: true))
                 if (s.Target != 0) n++;
         return n;
     }
 
-    IEnumerable<Step> StepsOf(int first, int last)
+    /// <param name="userStart">The first session resets both states; false for a part that continues its previous
+    /// part's states.</param>
+    IEnumerable<Step> StepsOf(int first, int last, bool userStart)
     {
         if (_mode == ModelKind.RnnConcat)
         {
             foreach (var step in ConcatenatedSteps(first, last)) yield return step;
             yield break;
         }
-        bool userStart = true;
         int lastSession = -1;
+        int lastWithSteps = last - 1;
+        while (lastWithSteps >= first && _data.SessionLength(lastWithSteps) < 2) lastWithSteps--;
         for (int s = first; s < last; s++)
         {
             bool evaluated = _evalSession?[s] ?? false;
@@ -196,7 +232,7 @@ public sealed class UserParallelBatcher
             // The session's last item predicts nothing, but the user GRU reads the session's final state at the next
             // session start: without this step the user's most recent click would never reach c_u or s_0.
             if (_mode != ModelKind.Rnn)
-                yield return new Step(_data.Items[begin + length - 1], 0, flags, length, false, begin + length - 1);
+                yield return new Step(_data.Items[begin + length - 1], 0, flags, length, false, begin + length - 1, s == lastWithSteps);
             userStart = false;
             lastSession = s;
         }

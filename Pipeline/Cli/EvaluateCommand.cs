@@ -138,7 +138,8 @@ static class EvaluateCommand
     static ModelRun EvaluateStored(PipelineConfiguration config, string version, SessionDataset train, SessionDataset test, IdMap items,
         CancellationToken ct)
     {
-        var loaded = ModelStore.Load(config.Work.Models, version, config.Training.Device);
+        // A refit version learned from the test sessions too: its held-out model is the one its test figures can judge.
+        var loaded = ModelStore.Load(config.Work.Models, version, config.Training.Device, heldOut: true);
         StoredModelRanker ranker;
         try
         {

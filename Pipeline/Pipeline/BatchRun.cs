@@ -12,7 +12,7 @@ public sealed record RunSummary(
     string Input, long Events, long Rejected, int Users, int Items, long Sessions, long TrainSessions, long TestSessions,
     IReadOnlyList<SummaryEpoch> Epochs, int BestEpoch, double TrainSeconds, double EventsPerSecond, string Reminders,
     long Recommendations, long UsersWithRecommendations, int ListLength, long UsersWithSeenItems, string ModelVersion, string Store,
-    double Seconds)
+    double Seconds, RefitSummary? Refit = null)
 {
     public string Describe() => string.Join(Environment.NewLine, Lines());
 
@@ -22,6 +22,7 @@ public sealed record RunSummary(
         $"events        {Events:N0} accepted, {Rejected:N0} rejected",
         $"prepared      {Users:N0} users, {Items:N0} items, {Sessions:N0} sessions ({TrainSessions:N0} train, {TestSessions:N0} test)",
         $"training      {Epochs.Count} epochs, next-item loss {Epochs[0].Loss:F4} -> {Epochs[^1].Loss:F4}{StartLosses()}, best epoch {BestEpoch}, {EventsPerSecond:N0} events/s",
+        Refit is { } r ? $"refit         {r.Epochs} epochs on every session ({r.Events:N0} events, {r.Items:N0} items), {r.EventsPerSecond:N0} events/s: the published model" : null,
         $"reminders     {Reminders} (chosen on validation)",
         $"published     {Recommendations:N0} rows: top-{ListLength} for {UsersWithRecommendations:N0} users, version {ModelVersion} ({Store})",
         UsersWithSeenItems > 0 ? $"seen items    {UsersWithSeenItems:N0} users had fewer unseen items than {ListLength}: their lists end with seen ones" : null,
@@ -59,7 +60,8 @@ public sealed class BatchRun(PipelineConfiguration config)
             prepared.TrainSessions + prepared.TestSessions, prepared.TrainSessions, prepared.TestSessions,
             trained.Epochs.Select(e => new SummaryEpoch(e.Epoch, e.Loss, e.StartLoss, e.ValidLoss, e.ValidMrr)).ToList(), trained.BestEpoch,
             trained.TrainSeconds, trained.EventsPerSecond, trained.Reminders.ToString(), published.Rows, published.Users, published.ListLength,
-            scored.UsersWithSeenItems, published.Version, config.PostgresConnectionString is { Length: > 0 } ? "postgres" : "warehouse", clock.Elapsed.TotalSeconds);
+            scored.UsersWithSeenItems, published.Version, config.PostgresConnectionString is { Length: > 0 } ? "postgres" : "warehouse", clock.Elapsed.TotalSeconds,
+            trained.Refit);
         Json.Write(config.Work.SummaryFile("run"), summary);
         return summary;
     }

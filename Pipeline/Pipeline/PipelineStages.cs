@@ -10,7 +10,10 @@ namespace HrnnPipeline.AppHost.Pipeline;
 /// <summary>The summary `train` writes: the settings used, per-epoch losses and validation, speed.</summary>
 public sealed record TrainSummary(string ModelVersion, HrnnSettings Settings, IReadOnlyList<EpochResult> Epochs, int BestEpoch,
     bool StoppedEarly, int ResumedFromEpoch, double TrainSeconds, double EventsPerSecond, long TrainEvents, string Device,
-    ReminderMix Reminders, OutcomeSummary? Outcome = null);
+    ReminderMix Reminders, OutcomeSummary? Outcome = null, RefitSummary? Refit = null);
+
+/// <summary>The refit on every session (<see cref="HrnnSettings.Refit"/>): its epochs, time, speed and data.</summary>
+public sealed record RefitSummary(int Epochs, double Seconds, double EventsPerSecond, long Events, int Items);
 
 /// <summary>
 /// The stages of one batch, each a step the CLI and the scheduled jobs both call: Ingest → Features → Training →
@@ -51,13 +54,16 @@ public sealed class PipelineStages(PipelineConfiguration config)
         var fit = ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Fit));
         var valid = ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Valid));
         if (fit.EventCount == 0) throw new PipelineException($"{_work.PreparedFile(PreparedFiles.Fit)}: no training sessions left after the filters");
-        using var trainer = new HrnnTrainer(settings, items, device, _work.Checkpoints);
-        var result = trainer.Train(fit, valid, resume, ct);
+        // The refit learns from every session, the latest included (the split is for model selection only).
+        var all = UserHistories.Concatenate(
+            ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Test)));
+        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, all, device, _work.Checkpoints, resume, ct);
+        var result = trained.Result;
         var version = ModelStore.NewVersion(settings);
         var summary = new TrainSummary(version, settings, result.Epochs, result.BestEpoch, result.StoppedEarly,
             result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device, result.Reminders,
-            result.Outcome);
-        ModelStore.Save(_work.Models, version, trainer.Model, items, summary);
+            result.Outcome, result.Refit is { } r ? new RefitSummary(r.Epochs.Count, r.TrainSeconds, r.EventsPerSecond, all.EventCount, trained.Model.ItemTableSize - 1) : null);
+        ModelStore.Save(_work.Models, version, trained.Model, items, summary, trained.HeldOut?.Model, trained.HeldOutItems);
         Json.Write(_work.SummaryFile("train"), summary);
         LossCurve.Write(_work.Root, result.Epochs);
         return summary;

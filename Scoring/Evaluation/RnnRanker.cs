@@ -12,7 +12,7 @@ namespace HrnnPipeline.Scoring.Evaluation;
 public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, SessionDataset? valid, string checkpointDir,
     torch.Device device, string? name = null) : IRanker, IDisposable
 {
-    HrnnTrainer? _trainer;
+    TrainedModel? _trained;
 
     /// <summary>The model's name, or the caller's (e.g. "default" for what `run` trains).</summary>
     public string Name => name ?? HrnnSettings.ModelName(settings.Model);
@@ -27,19 +27,20 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
     public TrainResult? Result { get; private set; }
 
     /// <summary>The trained model (null before <see cref="Fit"/>).</summary>
-    public HrnnModel? Model => _trainer?.Model;
+    public HrnnModel? Model => _trained?.Model;
 
-    /// <summary>Trains once; the <paramref name="train"/> argument is ignored in favour of the fit/valid split given
-    /// at construction, so that early stopping never sees the sessions it is evaluated on.</summary>
+    /// <summary>Trains once: early stopping on the fit/valid split given at construction (it never sees the sessions it
+    /// is evaluated on), then, with <see cref="HrnnSettings.Refit"/>, again on <paramref name="train"/> (fit + valid),
+    /// the data the baselines fit, for the chosen number of epochs.</summary>
     public void Fit(SessionDataset train, IdMap items)
     {
-        if (_trainer is not null) return;
-        _trainer = new HrnnTrainer(settings, items, device, checkpointDir);
-        Result = _trainer.Train(fit, valid, resume: false);
+        if (_trained is not null) return;
+        _trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, train, device, checkpointDir, resume: false);
+        Result = _trained.Result;
     }
 
     public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct) =>
-        RankWith(_trainer?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct,
+        RankWith(_trained?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct,
             MinOutcome);
 
     /// <summary>Binary and regression models: items predicted below this rank after all others (null: the mode's default).</summary>
@@ -72,5 +73,5 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
         return predictions.OrderBy(p => p.UserIdx).ThenBy(p => p.Position);
     }
 
-    public void Dispose() => _trainer?.Dispose();
+    public void Dispose() => _trained?.Dispose();
 }

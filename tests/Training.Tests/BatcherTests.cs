@@ -82,4 +82,27 @@ public sealed class BatcherTests
             for (int t = 0; t < chunk.Steps; t++) rnnInputs.Add(chunk.Input[t]);
         Assert.Equal([1, 2, 4], rnnInputs);
     }
+
+    [Fact]
+    public void With_burn_in_a_later_part_continues_its_previous_parts_stored_states_instead_of_a_user_start()
+    {
+        // User 2's three sessions in parts of 1 and 2 sessions: one boundary, stored at part 1's last row (the step
+        // feeding its last item 3) and read at part 2's first row, which is a session start but not a user start.
+        var data = TestData.FromLists(Users);
+        var batcher = new UserParallelBatcher(data, ModelKind.HrnnInit, 2, [0, 2, 1], maxSessionsPerSlot: 2, burnIn: true);
+        // Users 0 (2 sessions) and 1 (1) are not split; user 2 is: one boundary, numbered by user index, not by order.
+        Assert.Equal(1, batcher.PartCount);
+        var saves = new List<int>();
+        var reads = new List<(int Input, StepFlags Flags, int Part)>();
+        foreach (var chunk in batcher.Chunks(3))
+            for (int r = 0; r < chunk.Steps * chunk.Batch; r++)
+            {
+                if (chunk.SaveAs[r] >= 0) { saves.Add(chunk.Input[r]); Assert.Equal(0, chunk.SaveAs[r]); }
+                if (chunk.ContinueFrom[r] >= 0) reads.Add((chunk.Input[r], (StepFlags)chunk.Flags[r], chunk.ContinueFrom[r]));
+            }
+        Assert.Equal([3], saves);
+        Assert.Equal([(2, StepFlags.Active | StepFlags.SessionStart, 0)], reads);
+        // Without burn-in every part starts fresh and nothing is stored.
+        Assert.Equal(0, new UserParallelBatcher(data, ModelKind.HrnnInit, 2, [2], maxSessionsPerSlot: 2).PartCount);
+    }
 }

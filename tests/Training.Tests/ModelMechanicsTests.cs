@@ -59,7 +59,7 @@ public sealed class ModelMechanicsTests
         var s0 = model.InitialState(c);
         // The session GRU's first step of the new session starts from s0: compare with a step taken from s0 by hand.
         (var next, _) = model.Step(model.InputSource, tensor(new long[] { 3 }), state, Flag(1), Flag(0), false);
-        var byHand = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { 3 }), null), [s0], 0, false);
+        var byHand = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { 3 }), null, s0), [s0], 0, false);
         Assert.True(next.Session[0].allclose(byHand[0], 1e-5, 1e-6));
     }
 

@@ -1,4 +1,5 @@
 using Xunit.Abstractions;
+using HrnnPipeline.Features;
 using HrnnPipeline.Training;
 using static TorchSharp.torch;
 
@@ -15,6 +16,19 @@ public sealed class TrainerTests(ITestOutputHelper output)
 
     sealed class SimulatedKill : Exception;
 
+    /// <summary>One uninterrupted run, and one killed after epoch 2's checkpoint and resumed from it.</summary>
+    static (HrnnTrainer Straight, TrainResult Expected, HrnnTrainer Resumed, TrainResult Actual) StraightAndResumed(
+        HrnnSettings settings, SessionDataset train, SessionDataset valid, IdMap items)
+    {
+        var straight = new HrnnTrainer(settings, items, CPU, Directory.CreateTempSubdirectory("hrnn-straight").FullName);
+        var expected = straight.Train(train, valid, resume: false);
+        var killedDir = Directory.CreateTempSubdirectory("hrnn-killed").FullName;
+        using (var killed = new HrnnTrainer(settings, items, CPU, killedDir) { AfterCheckpoint = e => { if (e == 2) throw new SimulatedKill(); } })
+            Assert.Throws<SimulatedKill>(() => killed.Train(train, valid, resume: false));
+        var resumed = new HrnnTrainer(settings, items, CPU, killedDir);
+        return (straight, expected, resumed, resumed.Train(train, valid, resume: true));
+    }
+
     [Fact]
     public void Resuming_after_a_kill_reaches_the_same_model_as_an_uninterrupted_run()
     {
@@ -22,20 +36,102 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var (train, valid, items) = TestData.Generated(80, 150, seed: 5);
         var settings = Small(ModelKind.HrnnAll, epochs: 3);
 
-        var straightDir = Directory.CreateTempSubdirectory("hrnn-straight").FullName;
-        using var straight = new HrnnTrainer(settings, items, CPU, straightDir);
-        var expected = straight.Train(train, valid, resume: false);
-
-        var killedDir = Directory.CreateTempSubdirectory("hrnn-killed").FullName;
-        using (var killed = new HrnnTrainer(settings, items, CPU, killedDir) { AfterCheckpoint = e => { if (e == 2) throw new SimulatedKill(); } })
-            Assert.Throws<SimulatedKill>(() => killed.Train(train, valid, resume: false));
-        using var resumed = new HrnnTrainer(settings, items, CPU, killedDir);
-        var actual = resumed.Train(train, valid, resume: true);
+        var (straight, expected, resumed, actual) = StraightAndResumed(settings, train, valid, items);
+        using var _ = straight;
+        using var __ = resumed;
 
         Assert.Equal(2, actual.ResumedFromEpoch);
         Assert.Equal(expected.Epochs.Select(e => e.Loss), actual.Epochs.Select(e => e.Loss));
         foreach (var ((name, a), (_, b)) in straight.Model.named_parameters().Zip(resumed.Model.named_parameters()))
             Assert.True(a.allclose(b, 1e-6, 1e-7), $"parameter {name} differs after resume");
+    }
+
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 4)]
+    [InlineData(true, 4)]
+    public void Resuming_with_burn_in_and_a_longer_bptt_window_reaches_the_same_model_too(bool burnIn, int window)
+    {
+        // Split users keep their parts' end states in the checkpoint, so a resumed run starts the next epoch's later
+        // parts from the same burn-in states as the uninterrupted one.
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(80, 150, seed: 5);
+        var settings = Small(ModelKind.HrnnInit, epochs: 3) with { MaxSessionsPerSlot = 2, BurnIn = burnIn, BpttSteps = window };
+        var (straight, expected, resumed, actual) = StraightAndResumed(settings, train, valid, items);
+        straight.Dispose();
+        resumed.Dispose();
+        Assert.Equal(expected.Epochs.Select(e => e.Loss), actual.Epochs.Select(e => e.Loss));
+
+        if (!burnIn) return;
+        // And the burn-in is used: the same training without it starts every later part from zero and ends elsewhere.
+        using var fresh = new HrnnTrainer(settings with { BurnIn = false }, items, CPU, Directory.CreateTempSubdirectory("hrnn-burn-off").FullName);
+        var without = fresh.Train(train, valid, resume: false);
+        Assert.NotEqual(expected.Epochs[^1].Loss, without.Epochs[^1].Loss);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void The_user_gru_learns_from_predictions_after_the_first_of_a_session_only_with_a_longer_bptt_window(int window)
+    {
+        // Sessions [x, y, z] whose first target y carries weight 0 (a soft label of 0): only the second target trains.
+        // With a window of one step the state is detached before that prediction, so the user GRU and W_init, which
+        // reach it only through s_0, get no gradient and never move; with three steps they do.
+        TorchRuntime.EnsureLoaded();
+        var rng = new Random(4);
+        var users = Enumerable.Range(0, 40).Select(u => Enumerable.Range(0, 6)
+            .Select(_ => new[] { 1 + rng.Next(10), 11 + rng.Next(10), 21 + u % 10 }).ToArray()).ToArray();
+        var fit = TestData.FromLists(users);
+        var values = Enumerable.Range(0, fit.EventCount).Select(e => e % 3 == 1 ? 0f : 1f).ToArray();
+        var settings = Small(ModelKind.HrnnInit, epochs: 2) with { Outcome = OutcomeKind.Soft, BpttSteps = window, Reminders = false };
+        using var trainer = new HrnnTrainer(settings, TestData.Items(30), CPU, Directory.CreateTempSubdirectory("hrnn-bptt").FullName);
+        var before = UserLevel(trainer.Model);
+        trainer.Train(fit.WithValues(values), null, resume: false);
+        var after = UserLevel(trainer.Model);
+        bool moved = before.Zip(after).Any(p => !p.First.allclose(p.Second, 0, 0));
+        Assert.Equal(window > 1, moved);
+        foreach (var t in before.Concat(after)) t.Dispose();
+    }
+
+    static List<Tensor> UserLevel(HrnnModel model) =>
+        [.. model.named_parameters().Where(p => p.name.Contains("user", StringComparison.OrdinalIgnoreCase) || p.name.StartsWith("_init"))
+            .Select(p => p.parameter.detach().clone())];
+
+    [Fact]
+    public void Refit_learns_from_the_sessions_early_stopping_held_out_for_the_chosen_epochs()
+    {
+        // Every user's extra latest session plays 149 -> 150, a pair the fit and valid splits never show: the refit
+        // model, trained on everything for the epochs validation chose, ranks 150 after 149; the held-out model cannot.
+        TorchRuntime.EnsureLoaded();
+        var (train, _, items) = TestData.Generated(80, 150, seed: 5);
+        var sessions = Enumerable.Range(0, train.UserCount).Select(u => Enumerable.Range(train.UserStarts[u], train.UserStarts[u + 1] - train.UserStarts[u])
+            .Select(s => train.Items[train.SessionStarts[s]..train.SessionStarts[s + 1]]).Where(x => !x.Contains(149)).ToArray()).Where(ss => ss.Length >= 2).ToArray();
+        var fit = TestData.FromLists([.. sessions.Select(ss => ss[..^1])]);
+        var valid = TestData.FromLists([.. sessions.Select(ss => new[] { ss[^1] })]);
+        var all = TestData.FromLists([.. sessions.Select(ss => ss.Append([149, 150, 149, 150]).ToArray())]);
+        var settings = Small(ModelKind.HrnnInit, epochs: 3) with { Refit = true, Reminders = false };
+        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, all, CPU,
+            Directory.CreateTempSubdirectory("hrnn-refit").FullName, resume: false);
+        Assert.NotNull(trained.HeldOut);
+        Assert.NotNull(trained.Result.Refit);
+        Assert.Equal(trained.Result.BestEpoch, trained.Result.Refit.Epochs.Count);
+        double refit = MeanRank(trained.Model, all), heldOut = MeanRank(trained.HeldOut.Model, all);
+        output.WriteLine($"rank of 150 after 149: refit {refit:F1}, held out {heldOut:F1}");
+        Assert.True(refit <= 3, $"refit ranks 150 at {refit:F1}");
+        Assert.True(heldOut > 10, $"held-out model ranks 150 at {heldOut:F1}");
+    }
+
+    /// <summary>Mean rank of item 150 after 149 in a test session [149, 150] after each user's whole history.</summary>
+    static double MeanRank(HrnnModel model, SessionDataset history)
+    {
+        var test = TestData.FromLists([.. Enumerable.Range(0, history.UserCount).Select(_ => new[] { new[] { 149, 150 } })]);
+        var (data, evaluated) = UserHistories.Join(history, test);
+        var ranks = new List<long>();
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 64, 1) { EvalSessions = evaluated }, rows =>
+        {
+            for (int i = 0; i < rows.Rank.Length; i++) if (rows.Position[i] == 1) ranks.Add(rows.Rank[i]);
+        }, null);
+        return ranks.Average();
     }
 
     [Fact]
