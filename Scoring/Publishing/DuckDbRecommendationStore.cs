@@ -13,7 +13,8 @@ namespace HrnnPipeline.Scoring.Publishing;
 /// </summary>
 public sealed partial class DuckDbRecommendationStore : IRecommendationStore
 {
-    static readonly string[] DataTables = ["recommendations", "user_states", "published_items", .. FilteredListTables.Tables];
+    const string MovePointerSql = "insert or replace into active_version (id, version, switched_at) values (true, $version, now())";
+    static readonly string DeleteVersionSql = string.Concat(StoreSchema.VersionTables.Select(t => $"delete from {t.Name} where version = $version;\n"));
 
     readonly string _path;
     readonly string _connectionString;
@@ -47,75 +48,16 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
 
     public string Kind => "duckdb";
 
-    public static async Task<DuckDbRecommendationStore> OpenAsync(string warehousePath, ILogger? logger = null, CancellationToken ct = default)
-    {
-        var store = new DuckDbRecommendationStore(warehousePath, logger);
-        try
-        {
-            await store.EnsureSchemaAsync(ct);
-            return store;
-        }
-        catch
-        {
-            await store.DisposeAsync();
-            throw;
-        }
-    }
+    public static Task<DuckDbRecommendationStore> OpenAsync(string warehousePath, ILogger? logger = null, CancellationToken ct = default) =>
+        OpenedStore.EnsureSchemaAsync(new DuckDbRecommendationStore(warehousePath, logger), ct);
 
     public async Task EnsureSchemaAsync(CancellationToken ct = default)
     {
-        // No foreign key from active_version: DuckDB refuses updates of a referenced row, and the pointer is only
-        // ever written in the same transaction that checks the version exists.
-        // No ART indexes on the data tables either: DuckDB's planner does not use a multi-column ART for these
-        // lookups, and one makes loads ~1.6x and deletes ~100x slower (measured, 4M rows). The read path is served
-        // by zone maps instead: each version's rows are inserted sorted by (user_id, rank), so a user's lookup
-        // touches one row group (about 1 ms at 4M rows).
-        const string sql = """
-            create table if not exists model_versions (
-                version varchar primary key,
-                status varchar not null check (status in ('loading', 'ready', 'active', 'retired', 'failed')),
-                created_at timestamptz not null default now(),
-                activated_at timestamptz,
-                training_summary json not null,
-                evaluation_summary json,
-                list_length integer not null default 0,
-                users bigint not null default 0,
-                recommendation_rows bigint not null default 0
-            );
-            create table if not exists active_version (
-                id boolean primary key default true check (id),
-                version varchar not null,
-                switched_at timestamptz not null default now()
-            );
-            create table if not exists recommendations (
-                version varchar not null,
-                user_id varchar not null,
-                rank integer not null,
-                item_id varchar not null,
-                score float not null,
-                predicted_value float
-            );
-            -- Stores made before outcome values: the column is added in place, the published rows are kept.
-            alter table recommendations add column if not exists predicted_value float;
-            create table if not exists user_states (
-                version varchar not null,
-                user_id varchar not null,
-                user_state float[] not null,
-                session_state float[] not null
-            );
-            create table if not exists published_items (
-                version varchar not null,
-                item_idx integer not null,
-                item_id varchar not null,
-                popularity bigint not null
-            );
-            """;
         await _writeLock.WaitAsync(ct);
         try
         {
             using var conn = Open();
-            Execute(conn, sql);
-            Execute(conn, FilteredListTables.DuckDbSchema());
+            Execute(conn, StoreSchema.CreateIfMissingSql(SqlDialect.DuckDb));
         }
         finally
         {
@@ -148,7 +90,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             LoadCounts counts;
             try
             {
-                counts = await Task.Run(() => LoadAndActivate(conn, v, version, ct), ct);
+                counts = await Task.Run(() => LoadAndActivateAsync(conn, v, version, ct), ct);
             }
             catch (Exception e)
             {
@@ -166,59 +108,36 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
         }
     }
 
-    LoadCounts LoadAndActivate(DuckDBConnection conn, VersionToPublish v, string version, CancellationToken ct)
+    async Task<LoadCounts> LoadAndActivateAsync(DuckDBConnection conn, VersionToPublish v, string version, CancellationToken ct)
     {
-        Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations_staging", "user_states_staging", "published_items_staging"));
-        DuckDbShardAppender.AppendItems(conn, "published_items_staging", version, v.Items);
-        var (rows, recUsers, listLength) = DuckDbShardAppender.AppendRecommendations(conn, "recommendations_staging", version, v.Shards, ct,
-            new ProgressReporter($"publish {version} to duckdb", v.Shards.Rows, "rows"));
-        long users = DuckDbShardAppender.AppendStates(conn, "user_states_staging", version, v.Shards, ct);
-        FilteredListTables.AppendDuckDb(conn, "_staging", version, v.Shards, ct);
-        v.Shards.CheckLoaded(recUsers, users);
-        CheckUnique(conn, v.Shards.VersionDir);
+        Execute(conn, StoreSchema.DuckDbCreateOrReplaceSql(Staging));
+        var loaded = await ShardRows.LoadAsync((table, _) => DuckDbAppenderSink.OpenAsync(conn, Staging(table.Name)),
+            version, v.Shards, v.Items, ct, new ProgressReporter($"publish {version} to duckdb", v.Shards.Rows, "rows"));
+        v.Shards.CheckLoaded(loaded.RecommendationUsers, loaded.StateUsers);
+        var repeated = Scalar<string>(conn, StoreSchema.RepeatedKeySql(Staging));
+        if (repeated is not null)
+            throw new PipelineException($"{v.Shards.VersionDir}: {repeated} appears in more than one row of the score shards");
         ct.ThrowIfCancellationRequested();
 
         // The switch: rows replaced and pointer moved in one transaction; readers see all of it or none of it.
-        // Rows go in sorted by user so each user's rows sit together and the zone maps narrow a lookup to one block.
+        // Rows go in sorted (by user, mostly) so each user's rows sit together and the zone maps narrow a lookup to
+        // one block; by name, so a table that gained a column in place still lines up.
         using (var tx = conn.BeginTransaction())
         {
-            Execute(conn, """
-                delete from recommendations where version = $version;
-                delete from user_states where version = $version;
-                delete from published_items where version = $version;
-                """, ("version", version));
-            Execute(conn, """
-                insert into published_items select * from published_items_staging order by item_idx;
-                insert into user_states select * from user_states_staging order by user_id;
-                insert into recommendations by name select * from recommendations_staging order by user_id, rank;
-                """);
-            FilteredListTables.SwapDuckDb(conn, version, "_staging");
-            Execute(conn, "update model_versions set status = 'ready' where status = 'active' and version <> $version", ("version", version));
-            Execute(conn, """
-                update model_versions
-                set status = 'active', activated_at = now(), list_length = $list_length, users = $users, recommendation_rows = $rows
-                where version = $version
-                """, ("version", version), ("list_length", listLength), ("users", users), ("rows", rows));
-            Execute(conn, "insert or replace into active_version (id, version, switched_at) values (true, $version, now())", ("version", version));
+            Execute(conn, DeleteVersionSql, ("version", version));
+            Execute(conn, string.Concat(StoreSchema.VersionTables.Select(t =>
+                $"insert into {t.Name} by name select * from {Staging(t.Name)} order by {t.SortKey};\n")));
+            Execute(conn, VersionSql.DemoteActive("$version"), ("version", version));
+            Execute(conn, VersionSql.Activate("$version", "$list_length", "$users", "$rows"),
+                ("version", version), ("list_length", loaded.ListLength), ("users", loaded.StateUsers), ("rows", loaded.Rows));
+            Execute(conn, MovePointerSql, ("version", version));
             tx.Commit();
         }
         DropStaging(conn);
-        return new LoadCounts(rows, users, listLength);
+        return new LoadCounts(loaded.Rows, loaded.StateUsers, loaded.ListLength);
     }
 
-    static void CheckUnique(DuckDBConnection conn, string versionDir)
-    {
-        var repeated = Scalar<string>(conn, """
-            select 'user ' || user_id || ' rank ' || rank from recommendations_staging group by user_id, rank having count(*) > 1
-            union all
-            select 'user ' || user_id from user_states_staging group by user_id having count(*) > 1
-            union all
-            select 'item ' || item_id from published_items_staging group by item_id having count(*) > 1
-            limit 1
-            """);
-        if (repeated is not null)
-            throw new PipelineException($"{versionDir}: {repeated} appears in more than one row of the score shards");
-    }
+    static string Staging(string table) => table + "_staging";
 
     void RecordFailure(DuckDBConnection conn, string version, string? previousStatus, Exception error)
     {
@@ -236,23 +155,13 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
     }
 
     static void DropStaging(DuckDBConnection conn) =>
-        Execute(conn, string.Join("\n", DataTables.Select(t => $"drop table if exists {t}_staging;")));
+        Execute(conn, string.Join("\n", StoreSchema.VersionTables.Select(t => $"drop table if exists {Staging(t.Name)};")));
 
-    /// <summary>Same rule as PostgreSQL: keep the active version and the newest ready ones, <paramref name="keep"/> in all.</summary>
+    /// <summary>Retention, as in PostgreSQL (<see cref="VersionSql.DoomedVersions"/>): a doomed version's rows are deleted.</summary>
     void Prune(DuckDBConnection conn, int keep)
     {
         var doomed = new List<string>();
-        using (var cmd = Command(conn, """
-            select version from (
-                select version,
-                       row_number() over (order by status = 'active' desc, activated_at desc nulls last, created_at desc) as position
-                from model_versions
-                where status in ('active', 'ready')
-            ) ranked
-            where position > $keep
-            union all
-            select version from model_versions where status in ('retired', 'failed')
-            """, ("keep", keep)))
+        using (var cmd = Command(conn, VersionSql.DoomedVersions("$keep"), ("keep", keep)))
         using (var reader = cmd.ExecuteReader())
             while (reader.Read()) doomed.Add(reader.GetString(0));
 
@@ -262,13 +171,8 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             var retire = Scalar<long>(conn, "select count(*) from model_versions where version = $version and status in ('active', 'ready')", ("version", version));
             if (present == 0 && retire == 0) continue;
             using var tx = conn.BeginTransaction();
-            Execute(conn, """
-                delete from recommendations where version = $version;
-                delete from user_states where version = $version;
-                delete from published_items where version = $version;
-                """, ("version", version));
-            FilteredListTables.Delete(conn, version);
-            Execute(conn, "update model_versions set status = 'retired' where version = $version and status in ('active', 'ready')", ("version", version));
+            Execute(conn, DeleteVersionSql, ("version", version));
+            Execute(conn, VersionSql.Retire("$version"), ("version", version));
             tx.Commit();
             PublishLog.Retired(_logger, Kind, version, keep);
         }
@@ -285,17 +189,12 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             using (var tx = conn.BeginTransaction())
             {
                 from = Scalar<string>(conn, "select version from active_version");
-                to = Scalar<string>(conn, """
-                    select version from model_versions
-                    where status = 'ready' and version is distinct from $from
-                    order by activated_at desc nulls last, created_at desc
-                    limit 1
-                    """, ("from", from))
+                to = Scalar<string>(conn, VersionSql.RollbackTarget("$from"), ("from", from))
                     ?? throw new PipelineException($"duckdb {_path}: no earlier ready version to roll back to (active: {from ?? "none"})");
                 if (from is not null)
                     Execute(conn, "update model_versions set status = 'retired' where version = $version", ("version", from));
                 Execute(conn, "update model_versions set status = 'active', activated_at = now() where version = $version", ("version", to));
-                Execute(conn, "insert or replace into active_version (id, version, switched_at) values (true, $version, now())", ("version", to));
+                Execute(conn, MovePointerSql, ("version", to));
                 tx.Commit();
             }
             PublishLog.RolledBack(_logger, Kind, from, to);
@@ -376,28 +275,24 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             reader.IsDBNull(3) ? null : reader.GetFieldValue<List<float>>(3).ToArray()));
     }
 
-    public Task<IReadOnlyDictionary<string, int>> ResolveItemIdsAsync(string version, IReadOnlyCollection<string> itemIds, CancellationToken ct = default)
-    {
-        var found = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (itemIds.Count == 0) return Task.FromResult<IReadOnlyDictionary<string, int>>(found);
-        using var conn = Open();
-        using var cmd = Command(conn, "select item_id, item_idx from published_items where version = $version and list_contains($ids, item_id)",
-            ("version", version), ("ids", itemIds.ToList()));
-        using var reader = cmd.ExecuteReader();
-        while (reader.Read()) found[reader.GetString(0)] = reader.GetInt32(1);
-        return Task.FromResult<IReadOnlyDictionary<string, int>>(found);
-    }
+    public Task<IReadOnlyDictionary<string, int>> ResolveItemIdsAsync(string version, IReadOnlyCollection<string> itemIds, CancellationToken ct = default) =>
+        Task.FromResult<IReadOnlyDictionary<string, int>>(ItemMap<string, int>(version, itemIds, "item_id", "item_idx", StringComparer.Ordinal));
 
-    public Task<IReadOnlyDictionary<int, string>> GetItemIdsAsync(string version, IReadOnlyCollection<int> itemIdx, CancellationToken ct = default)
+    public Task<IReadOnlyDictionary<int, string>> GetItemIdsAsync(string version, IReadOnlyCollection<int> itemIdx, CancellationToken ct = default) =>
+        Task.FromResult<IReadOnlyDictionary<int, string>>(ItemMap<int, string>(version, itemIdx, "item_idx", "item_id", null));
+
+    /// <summary>The item map of <paramref name="version"/> from column <paramref name="from"/> to <paramref name="to"/>, for the keys given.</summary>
+    Dictionary<TFrom, TTo> ItemMap<TFrom, TTo>(string version, IReadOnlyCollection<TFrom> keys, string from, string to,
+        IEqualityComparer<TFrom>? comparer) where TFrom : notnull
     {
-        var found = new Dictionary<int, string>();
-        if (itemIdx.Count == 0) return Task.FromResult<IReadOnlyDictionary<int, string>>(found);
+        var found = new Dictionary<TFrom, TTo>(comparer);
+        if (keys.Count == 0) return found;
         using var conn = Open();
-        using var cmd = Command(conn, "select item_idx, item_id from published_items where version = $version and list_contains($idx, item_idx)",
-            ("version", version), ("idx", itemIdx.ToList()));
+        using var cmd = Command(conn, $"select {from}, {to} from published_items where version = $version and list_contains($keys, {from})",
+            ("version", version), ("keys", keys.ToList()));
         using var reader = cmd.ExecuteReader();
-        while (reader.Read()) found[reader.GetInt32(0)] = reader.GetString(1);
-        return Task.FromResult<IReadOnlyDictionary<int, string>>(found);
+        while (reader.Read()) found[reader.GetFieldValue<TFrom>(0)] = reader.GetFieldValue<TTo>(1);
+        return found;
     }
 
     public ValueTask DisposeAsync()

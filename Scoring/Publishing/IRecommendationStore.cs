@@ -107,3 +107,22 @@ public sealed record RecommendationLookup(string? Version, int ListLength, IRead
 /// <see cref="Version"/> is null when nothing is published; <see cref="SessionState"/> is null for an unknown user.
 /// </summary>
 public sealed record SessionStateLookup(string? Version, int ListLength, float[]? SessionState, float[]? UserState = null);
+
+/// <summary>The opening step both stores' <c>OpenAsync</c> share.</summary>
+static class OpenedStore
+{
+    /// <summary>Hands out <paramref name="store"/> once its tables exist; one that cannot get them is disposed.</summary>
+    public static async Task<T> EnsureSchemaAsync<T>(T store, CancellationToken ct) where T : IRecommendationStore
+    {
+        try
+        {
+            await store.EnsureSchemaAsync(ct);
+            return store;
+        }
+        catch
+        {
+            await store.DisposeAsync();
+            throw;
+        }
+    }
+}

@@ -6,7 +6,8 @@ namespace HrnnPipeline.Scoring.Publishing;
 
 /// <summary>
 /// Parquet copies of a published version for batch consumers: <c>&lt;exports&gt;/&lt;version&gt;/</c> holds
-/// <c>recommendations.parquet</c>, <c>user_states.parquet</c> and <c>items.parquet</c>. The files are written in a
+/// <c>recommendations.parquet</c>, <c>user_states.parquet</c> and <c>items.parquet</c> (and the filtered lists'
+/// files, <see cref="FilteredListTables"/>), each a per-version table of the stores in its <see cref="StoreTable.SortKey"/> order. The files are written in a
 /// side folder (through a scratch DuckDB file, whose COPY ... TO writes Parquet) and only moved into place by
 /// <see cref="Commit"/>, after the store has the version, so an export never describes a version that failed.
 /// </summary>
@@ -28,15 +29,27 @@ public sealed class ParquetExport
     public string Directory { get; }
 
     /// <summary>Writes the version's Parquet files into a side folder next to <c>&lt;exports&gt;/&lt;version&gt;</c>.</summary>
-    public static ParquetExport Write(string exportsRoot, string version, ScoreShardReader shards, IdMap items, CancellationToken ct)
+    public static async Task<ParquetExport> WriteAsync(string exportsRoot, string version, ScoreShardReader shards, IdMap items, CancellationToken ct)
     {
         ScoreShardFiles.ValidateVersion(version);
         var export = new ParquetExport(Path.Combine(Path.GetFullPath(exportsRoot), version));
-        export.WritePartial(version, shards, items, ct);
+        await export.WritePartialAsync(version, shards, items, ct);
         return export;
     }
 
-    void WritePartial(string version, ScoreShardReader shards, IdMap items, CancellationToken ct)
+    /// <summary>The file each per-version table is exported to.</summary>
+    static string FileOf(StoreTable table) => table.Name switch
+    {
+        "recommendations" => RecommendationsFile,
+        "user_states" => UserStatesFile,
+        "published_items" => ItemsFile,
+        "filtered_recommendations" => FilteredListTables.RecommendationsFile,
+        "filtered_lists" => FilteredListTables.ListsFile,
+        "published_item_fields" => FilteredListTables.ItemFieldsFile,
+        _ => throw new ArgumentOutOfRangeException(nameof(table), table.Name, "not a per-version table"),
+    };
+
+    async Task WritePartialAsync(string version, ScoreShardReader shards, IdMap items, CancellationToken ct)
     {
         if (System.IO.Directory.Exists(_partial)) System.IO.Directory.Delete(_partial, recursive: true);
         System.IO.Directory.CreateDirectory(_partial);
@@ -46,19 +59,12 @@ public sealed class ParquetExport
             using (var conn = new DuckDBConnection($"Data Source={scratch}"))
             {
                 conn.Open();
-                Execute(conn, DuckDbShardAppender.CreateTablesSql("recommendations", "user_states", "published_items"));
-                DuckDbShardAppender.AppendItems(conn, "published_items", version, items);
-                DuckDbShardAppender.AppendRecommendations(conn, "recommendations", version, shards, ct);
-                DuckDbShardAppender.AppendStates(conn, "user_states", version, shards, ct);
-                FilteredListTables.AppendDuckDb(conn, "", version, shards, ct);
+                Execute(conn, StoreSchema.DuckDbCreateOrReplaceSql(table => table));
+                await ShardRows.LoadAsync((table, _) => DuckDbAppenderSink.OpenAsync(conn, table.Name), version, shards, items, ct);
                 ct.ThrowIfCancellationRequested();
                 // COPY ... TO takes no parameters for its target: the path is quoted as a literal instead.
-                Execute(conn, $"""
-                    copy (select * from recommendations order by user_id, rank) to {Literal(Path.Combine(_partial, RecommendationsFile))} (format parquet, compression zstd);
-                    copy (select * from user_states order by user_id) to {Literal(Path.Combine(_partial, UserStatesFile))} (format parquet, compression zstd);
-                    copy (select * from published_items order by item_idx) to {Literal(Path.Combine(_partial, ItemsFile))} (format parquet, compression zstd);
-                    """);
-                Execute(conn, FilteredListTables.CopyToParquetSql(_partial, Literal));
+                Execute(conn, string.Concat(StoreSchema.VersionTables.Select(t =>
+                    $"copy (select * from {t.Name} order by {t.SortKey}) to {Literal(Path.Combine(_partial, FileOf(t)))} (format parquet, compression zstd);\n")));
             }
         }
         catch

@@ -49,7 +49,7 @@ public sealed class Publisher(PublishOptions? options = null, ILogger<Publisher>
         var exportsRoot = _options.ExportsDirectory
             ?? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(versionDir).TrimEnd(Path.DirectorySeparatorChar)))!, "exports");
         Task<ParquetExport?> exportTask = _options.ExportParquet
-            ? Task.Run<ParquetExport?>(() => ParquetExport.Write(exportsRoot, version, shards, items, ct), ct)
+            ? Task.Run<ParquetExport?>(async () => await ParquetExport.WriteAsync(exportsRoot, version, shards, items, ct), ct)
             : Task.FromResult<ParquetExport?>(null);
 
         LoadCounts counts;
