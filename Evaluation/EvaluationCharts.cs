@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>The report's PNG charts (ScottPlot 5): grouped bars, one group per model, error bars = std over seeds.</summary>
 public static class EvaluationCharts

@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>Knobs of the protocol. Hyperparameters are tuned on the validation split only, never here.</summary>
 public sealed record EvaluationOptions

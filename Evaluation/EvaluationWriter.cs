@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// Writes DIR/evaluation.json (the keys checks rely on: "recall@5", "recall@5_std", "wilcoxon_vs_rnn", ...),

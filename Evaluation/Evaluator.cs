@@ -2,7 +2,7 @@ using System.Diagnostics;
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// The protocol of Quadrana et al. 2017 sec. 4.2-4.3: run each model per seed (<see cref="Run"/>), then aggregate

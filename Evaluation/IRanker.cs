@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// A model under evaluation: baselines learn in <see cref="Fit"/>, RNN adapters may arrive already trained and

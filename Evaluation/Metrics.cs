@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// Accuracy and beyond-accuracy metrics of one run's predictions, keyed exactly as evaluation.json names them

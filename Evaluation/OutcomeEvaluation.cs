@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using HrnnPipeline.Features;
 using HrnnPipeline.Training;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>A model's outcome figures over its seeds (mean and "_std"): <c>rmse</c>, <c>mae</c> (regression), <c>auc</c>
 /// (a value head: P(value &gt; 0) or the predicted value against liked/disliked), and the baseline of predicting each

@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// The full-ranking rules every model shares, on score vectors indexed by item (slot 0 = padding, ignored).

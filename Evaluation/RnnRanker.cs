@@ -2,7 +2,7 @@ using HrnnPipeline.Features;
 using HrnnPipeline.Training;
 using TorchSharp;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// The RNN family (hrnn-init, hrnn-all, rnn, rnn-concat) in the evaluation harness. It trains on the <c>fit</c> split

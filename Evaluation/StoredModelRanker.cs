@@ -2,7 +2,7 @@ using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>
 /// A model version from the model store in the evaluation harness, exactly as `train` left it (its weights and its

@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation;
+namespace HrnnPipeline.Evaluation;
 
 /// <summary>Outcome of a two-sided Wilcoxon signed-rank test on paired differences x - y.</summary>
 /// <param name="Pairs">Pairs given.</param>

@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>The paper's baselines with its settings, in the order the report lists them, and the session-aware ones.</summary>
 public static class BaselineRankers

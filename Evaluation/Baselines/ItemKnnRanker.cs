@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// Item-KNN (Hidasi et al. 2016, the paper's baseline): items similar to the last item of the prefix, by cosine on

@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>POP: the most popular training items for everyone; equal support ties (conservatively).</summary>
 public sealed class PopRanker : ScoringRanker

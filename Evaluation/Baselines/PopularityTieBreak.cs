@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// Encodes "primary score, ties broken by popularity" exactly in float scores. Adding a tiny popularity term

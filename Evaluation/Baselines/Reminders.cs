@@ -1,7 +1,7 @@
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// session-rec's hybrid reminders (extensions/reminder.py; Latifi, Mauro and Jannach 2021), the R of V-SKNN_EBR

@@ -1,7 +1,7 @@
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// The protocol loop shared by the baselines: for each test user, score every item for each prefix of the test

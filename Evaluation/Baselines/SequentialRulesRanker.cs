@@ -1,7 +1,7 @@
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// SR settings, named as in session-rec (baselines/sr.py; B and R from baselines/usr.py). The defaults are

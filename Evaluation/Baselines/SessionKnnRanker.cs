@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// Session-based kNN (Jannach and Ludewig 2017): the <see cref="Neighbours"/> training sessions most similar to the

@@ -1,6 +1,6 @@
 using HrnnPipeline.Features;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// Training sessions as item sets (each item once per session) plus the inverted index item -> sessions, in

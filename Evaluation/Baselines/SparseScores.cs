@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// A score per catalogue item plus the list of items written, so that normalising, ranking and clearing cost what

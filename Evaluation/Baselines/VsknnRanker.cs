@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// V-SKNN settings, named as in session-rec (knn/vsknn.py; the user extensions E, B and R from knn/uvsknn.py).

@@ -1,4 +1,4 @@
-namespace HrnnPipeline.Scoring.Evaluation.Baselines;
+namespace HrnnPipeline.Evaluation.Baselines;
 
 /// <summary>
 /// The decay functions of the session-rec framework (Ludewig and Jannach), shared by V-SKNN and SR. The formulas

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// What a search may see: the fit split (training), the validation split (each user's last training session,

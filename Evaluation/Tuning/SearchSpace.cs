@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// One searched setting: where it goes in the settings object (<c>Reminders:Sessions</c> = key Sessions of the

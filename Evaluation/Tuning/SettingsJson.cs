@@ -6,7 +6,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// A model's settings as a JSON object keyed by the options' own names (<c>LearningRate</c>, <c>Steps</c>,

@@ -1,6 +1,6 @@
 using HrnnPipeline.Training;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// Scores one trial's settings on the validation split: the model fits on <c>fit</c> (an RNN also early-stops on

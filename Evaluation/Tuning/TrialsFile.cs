@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using HrnnPipeline.ServiceDefaults;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>One finished trial: what it ran (model, search seed, data fingerprint, full settings) and what it scored
 /// on the validation split.</summary>

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
+using HrnnPipeline.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>A model `tune` can search: its default settings, its search dimensions, and how settings are checked.</summary>
 public abstract class TunableModel(string name)

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 
-namespace HrnnPipeline.Scoring.Evaluation.Tuning;
+namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// A preset file as `tune` writes it and `--preset FILE` reads it:

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
 using HrnnPipeline.AppHost.Pipeline;
+using HrnnPipeline.Evaluation.Baselines;
+using HrnnPipeline.Evaluation;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using HrnnPipeline.AppHost.Pipeline;
+using HrnnPipeline.Evaluation.Tuning;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation.Tuning;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 
