@@ -1,7 +1,7 @@
+using HrnnPipeline.Evaluation.Tuning;
 using HrnnPipeline.Features;
 using HrnnPipeline.Ingest;
 using HrnnPipeline.Scoring;
-using HrnnPipeline.Scoring.Evaluation.Tuning;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 using Microsoft.Extensions.Configuration;

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using HrnnPipeline.Evaluation;
+using HrnnPipeline.Evaluation.Baselines;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Tests.Evaluation;

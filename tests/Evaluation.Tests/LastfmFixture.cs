@@ -1,5 +1,5 @@
-using HrnnPipeline.Scoring.Evaluation;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
+using HrnnPipeline.Evaluation;
+using HrnnPipeline.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Tests.Evaluation;

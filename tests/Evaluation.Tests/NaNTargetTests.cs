@@ -1,5 +1,5 @@
+using HrnnPipeline.Evaluation;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation;
 using HrnnPipeline.Training;
 using static TorchSharp.torch;
 

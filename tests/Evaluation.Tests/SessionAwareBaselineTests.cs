@@ -1,6 +1,6 @@
+using HrnnPipeline.Evaluation;
+using HrnnPipeline.Evaluation.Baselines;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
 using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Tests.Evaluation;

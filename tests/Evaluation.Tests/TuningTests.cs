@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
+using HrnnPipeline.Evaluation;
+using HrnnPipeline.Evaluation.Baselines;
+using HrnnPipeline.Evaluation.Tuning;
 using HrnnPipeline.Features;
-using HrnnPipeline.Scoring.Evaluation;
-using HrnnPipeline.Scoring.Evaluation.Baselines;
-using HrnnPipeline.Scoring.Evaluation.Tuning;
 using HrnnPipeline.ServiceDefaults;
 using HrnnPipeline.Training;
 

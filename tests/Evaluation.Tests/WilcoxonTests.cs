@@ -1,4 +1,4 @@
-using HrnnPipeline.Scoring.Evaluation;
+using HrnnPipeline.Evaluation;
 
 namespace HrnnPipeline.Tests.Evaluation;
 
