@@ -7,9 +7,9 @@ namespace HrnnPipeline.Features;
 
 /// <summary>
 /// The Features stage: turns the warehouse table <c>events</c> into cleaned sessions, the paper's splits
-/// (train = fit + valid, test) and dense id maps, all in DuckDB SQL. Results land in the warehouse
-/// (<c>item_map</c>, <c>user_map</c>, <c>sessions</c>, <c>session_events</c>) and as Arrow files in the prepared
-/// folder (<see cref="PreparedFiles"/>). Running it again replaces both.
+/// (train = fit + valid, test) and dense id maps, all in DuckDB SQL. Results land in the warehouse (<c>item_map</c>,
+/// <c>complete_item_map</c>, <c>user_map</c>, <c>sessions</c>, <c>session_events</c>) and as Arrow files in the
+/// prepared folder (<see cref="PreparedFiles"/>). Running it again replaces both.
 /// </summary>
 /// <remarks>
 /// The work is five stages in <c>Prepare/</c>, run in this order on one connection: <see cref="SessionizeStage"/>,

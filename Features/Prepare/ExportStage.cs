@@ -2,7 +2,9 @@ namespace HrnnPipeline.Features.Prepare;
 
 /// <summary>
 /// Writes the prepared folder (<see cref="PreparedFiles"/>) from the warehouse tables <see cref="PersistStage"/>
-/// left: per split its events, its session index and (logs with values) its outcome values; then the id maps.
+/// left: per split its events, its session index and (logs with values) its outcome values; then the id maps. The
+/// complete dataset is exported like a split: every kept session whole (no held-out cleaning), items by the
+/// complete map, for the model that is published rather than evaluated.
 /// </summary>
 sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrepareStage
 {
@@ -11,21 +13,22 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
     public async Task RunAsync(PrepareRun run)
     {
         Directory.CreateDirectory(preparedDir);
-        (string File, string Filter, string Length)[] splits =
+        (string File, string Filter, string Length, string Item)[] splits =
         [
-            (PreparedFiles.Train, "split <> 'test'", "events"),
-            (PreparedFiles.Fit, "split = 'fit'", "events"),
-            (PreparedFiles.Valid, "split = 'valid' AND in_split", "split_events"),
-            (PreparedFiles.Test, "split = 'test' AND in_split", "split_events"),
+            (PreparedFiles.Train, "split <> 'test'", "events", "item_idx"),
+            (PreparedFiles.Fit, "split = 'fit'", "events", "item_idx"),
+            (PreparedFiles.Valid, "split = 'valid' AND in_split", "split_events", "item_idx"),
+            (PreparedFiles.Test, "split = 'test' AND in_split", "split_events", "item_idx"),
+            (PreparedFiles.Complete, "true", "events", "complete_item_idx"),
         ];
-        foreach (var (file, filter, length) in splits)
+        foreach (var (file, filter, length, item) in splits)
         {
             var path = Path.Combine(preparedDir, file);
             run.Report(file);
             // A filtered scan of one table keeps its stored order (seq), so no ORDER BY is needed; the writer
             // checks that session_idx never decreases.
             await DuckDbArrowExport.WriteAsync(run.Connection, $"""
-                SELECT user_idx, session_idx, item_idx, ts FROM session_events WHERE {filter}
+                SELECT user_idx, session_idx, {item} AS item_idx, ts FROM session_events WHERE {filter}
                 """, ArrowSessions.EventSchema, path, "session_idx", run.Token);
             // Offsets are running sums of the lengths in file order (session_idx follows user, then start).
             await DuckDbArrowExport.WriteAsync(run.Connection, $"""
@@ -43,6 +46,8 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
             .Write(Path.Combine(preparedDir, PreparedFiles.Items));
         (await ReadMapAsync(run, "SELECT user_idx, user_id, sessions FROM user_map ORDER BY user_idx", firstIndex: 0))
             .Write(Path.Combine(preparedDir, PreparedFiles.Users));
+        (await ReadMapAsync(run, "SELECT item_idx, item_id, support FROM complete_item_map ORDER BY item_idx", firstIndex: 1))
+            .Write(Path.Combine(preparedDir, PreparedFiles.CompleteItems));
     }
 
     /// <summary>Loads a dense map (one row per user or item, never per event) for <see cref="IdMap.Write"/>.</summary>

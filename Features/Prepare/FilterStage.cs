@@ -68,12 +68,14 @@ sealed class FilterStage(FeatureOptions o) : IPrepareStage
             new DuckDBParameter("capped", o.MaxSessionsPerUser is not null),
             new DuckDBParameter("max_sessions", o.MaxSessionsPerUser ?? 0));
         // Per kept item: the furthest filter stage one of its sessions reached (for the item counts per step),
-        // its support in train and whether fit has it (what valid is cleaned against).
+        // its support in train, whether fit has it (what valid is cleaned against) and its support over all kept
+        // sessions (split set = stage 4), which the complete item map counts.
         await run.ExecAsync("item stats", """
             CREATE OR REPLACE TEMP TABLE fe_item_stats AS
             SELECT e.ikey, max(s.stage) AS reach,
                 count(*) FILTER (WHERE s.split IN ('fit', 'valid')) AS train_support,
-                coalesce(bool_or(s.split = 'fit'), false) AS in_fit
+                coalesce(bool_or(s.split = 'fit'), false) AS in_fit,
+                count(*) FILTER (WHERE s.split IS NOT NULL) AS complete_support
             FROM fe_events e
             JOIN fe_item_support i USING (ikey)
             JOIN fe_session_stage s USING (sess)

@@ -1,14 +1,16 @@
 namespace HrnnPipeline.Features.Prepare;
 
 /// <summary>
-/// Replaces the warehouse tables <c>item_map</c>, <c>user_map</c>, <c>sessions</c> and <c>session_events</c> in one
-/// transaction, so readers see the old or the new run, never half; then reads their counts (<see cref="Summary"/>).
+/// Replaces the warehouse tables <c>item_map</c>, <c>complete_item_map</c>, <c>user_map</c>, <c>sessions</c> and
+/// <c>session_events</c> in one transaction, so readers see the old or the new run, never half; then reads their
+/// counts (<see cref="Summary"/>).
 /// </summary>
 sealed class PersistStage(SessionizeStage sessionize) : IPrepareStage
 {
     public string Name => "persist";
 
-    /// <summary>The sizes of the users, items and splits just persisted (the caller adds the input and filter counts).</summary>
+    /// <summary>The sizes of the users, items, splits and complete dataset just persisted (the caller adds the input
+    /// and filter counts).</summary>
     public PrepareSummary Summary { get; private set; } = new();
 
     public async Task RunAsync(PrepareRun run)
@@ -18,6 +20,13 @@ sealed class PersistStage(SessionizeStage sessionize) : IPrepareStage
             await run.ExecAsync("maps", """
                 CREATE OR REPLACE TABLE item_map AS
                 SELECT item_idx, item_id, train_support AS support FROM fe_items WHERE item_idx IS NOT NULL ORDER BY item_idx
+                """);
+            // The map of the complete dataset: item_map's items at the same indices, then the test-only ones;
+            // support over all kept sessions (what a model trained on all of them samples negatives by).
+            await run.ExecAsync("maps", """
+                CREATE OR REPLACE TABLE complete_item_map AS
+                SELECT complete_idx AS item_idx, item_id, complete_support AS support
+                FROM fe_items WHERE complete_idx IS NOT NULL ORDER BY complete_idx
                 """);
             await run.ExecAsync("maps", """
                 CREATE OR REPLACE TABLE user_map AS
@@ -35,11 +44,12 @@ sealed class PersistStage(SessionizeStage sessionize) : IPrepareStage
                 ORDER BY session_idx
                 """);
             // The cleaned sessions' events in file order (seq). item_idx is NULL for a test event whose item never
-            // occurs in train. in_split: the event is in its split's file; train holds every event of fit and valid.
+            // occurs in train; complete_item_idx is the index in complete_item_map, never NULL. in_split: the event
+            // is in its split's file; train holds every event of fit and valid.
             // No item_id column: it would double the cost of this table; item_map has the ids.
             await run.ExecAsync("events", $"""
                 CREATE OR REPLACE TABLE session_events AS
-                SELECT s.session_idx, s.user_idx, m.item_idx, e.ts_ms AS ts, s.split,
+                SELECT s.session_idx, s.user_idx, m.item_idx, m.complete_idx AS complete_item_idx, e.ts_ms AS ts, s.split,
                     CASE s.split
                         WHEN 'fit' THEN true
                         WHEN 'valid' THEN m.in_fit AND s.in_split
@@ -71,7 +81,10 @@ sealed class PersistStage(SessionizeStage sessionize) : IPrepareStage
                 count(*) FILTER (split = 'valid' AND in_split),
                 coalesce(sum(split_events) FILTER (split = 'valid' AND in_split), 0)::BIGINT,
                 count(*) FILTER (split = 'test' AND in_split),
-                coalesce(sum(split_events) FILTER (split = 'test' AND in_split), 0)::BIGINT
+                coalesce(sum(split_events) FILTER (split = 'test' AND in_split), 0)::BIGINT,
+                count(*),
+                coalesce(sum(events), 0)::BIGINT,
+                (SELECT count(*) FROM complete_item_map)
             FROM sessions
             """);
         using var reader = await command.ExecuteReaderAsync(run.Token);
@@ -85,6 +98,7 @@ sealed class PersistStage(SessionizeStage sessionize) : IPrepareStage
             FitSessions = At(4), FitEvents = At(5),
             ValidSessions = At(6), ValidEvents = At(7),
             TestSessions = At(8), TestEvents = At(9),
+            CompleteSessions = At(10), CompleteEvents = At(11), CompleteItems = (int)At(12),
         };
     }
 }

@@ -6,7 +6,8 @@ namespace HrnnPipeline.Features.Prepare;
 /// Dense ids (items 1..N over train by support then id, <c>fe_items</c>; users 0..U-1 by id, <c>fe_users</c>;
 /// sessions by user then start) and the held-out cleaning: test keeps items seen in train, valid items seen in fit;
 /// either is left out of its file when fewer than 2 events remain. The result is <c>fe_sessions_final</c>, one row
-/// per kept session.
+/// per kept session. The complete item map (<c>complete_idx</c>) extends the train map with the items only test has,
+/// for the model published on all kept sessions.
 /// </summary>
 sealed class SplitStage : IPrepareStage
 {
@@ -14,14 +15,26 @@ sealed class SplitStage : IPrepareStage
 
     public async Task RunAsync(PrepareRun run)
     {
-        // Kept items; item_idx only for those in train (a test-only item gets none).
+        // Kept items; item_idx only for those in train (a test-only item gets none). complete_idx keeps every
+        // train item's index, so a model trained on either map reads the other's train items alike, and numbers
+        // the test-only items after them (by support over all kept sessions, then id); NULL for an item no kept
+        // session has.
         await run.ExecAsync("item map", """
             CREATE OR REPLACE TEMP TABLE fe_items AS
-            SELECT s.ikey, k.item_id, s.train_support, s.in_fit,
-                CASE WHEN s.train_support > 0 THEN
-                    row_number() OVER (PARTITION BY s.train_support > 0 ORDER BY s.train_support DESC, k.item_id)
-                END::INTEGER AS item_idx
-            FROM fe_item_stats s JOIN fe_item_keys k USING (ikey)
+            WITH ranked AS (
+                SELECT s.ikey, k.item_id, s.train_support, s.in_fit, s.complete_support,
+                    CASE WHEN s.train_support > 0 THEN
+                        row_number() OVER (PARTITION BY s.train_support > 0 ORDER BY s.train_support DESC, k.item_id)
+                    END::INTEGER AS item_idx,
+                    CASE WHEN s.train_support = 0 AND s.complete_support > 0 THEN
+                        row_number() OVER (PARTITION BY s.train_support = 0 AND s.complete_support > 0
+                            ORDER BY s.complete_support DESC, k.item_id)
+                    END AS test_only_rank
+                FROM fe_item_stats s JOIN fe_item_keys k USING (ikey)
+            )
+            SELECT ikey, item_id, train_support, in_fit, item_idx, complete_support,
+                coalesce(item_idx, count(item_idx) OVER () + test_only_rank)::INTEGER AS complete_idx
+            FROM ranked
             """);
         await run.ExecAsync("clean held-out", """
             CREATE OR REPLACE TEMP TABLE fe_heldout AS
