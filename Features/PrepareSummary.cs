@@ -21,6 +21,11 @@ public sealed record PrepareSummary
     public long ValidEvents { get; init; }
     public long TestSessions { get; init; }
     public long TestEvents { get; init; }
+    /// <summary>Every kept session, with all its events (no held-out cleaning): <see cref="PreparedFiles.Complete"/>.</summary>
+    public long CompleteSessions { get; init; }
+    public long CompleteEvents { get; init; }
+    /// <summary>Distinct items of the complete dataset: <see cref="Items"/> plus the items only test has.</summary>
+    public int CompleteItems { get; init; }
 
     /// <summary>Counts after sessionizing and after each filter, in the order they were applied.</summary>
     public IReadOnlyList<FilterStepCounts> Steps { get; init; } = [];

@@ -174,7 +174,7 @@ public static class PipelineCli
             var ingest = await stages.IngestAsync(token);
             Console.WriteLine(ingest.ToString());
             var summary = await stages.PrepareAsync(token);
-            Console.WriteLine($"prepared: {summary.Users:N0} users, {summary.Items:N0} items, {summary.TrainSessions:N0} training sessions ({summary.TrainEvents:N0} events), {summary.TestSessions:N0} test sessions ({summary.TestEvents:N0} events) -> {config.Work.SummaryFile("prepare")}");
+            Console.WriteLine($"prepared: {summary.Users:N0} users, {summary.Items:N0} items, {summary.TrainSessions:N0} training sessions ({summary.TrainEvents:N0} events), {summary.TestSessions:N0} test sessions ({summary.TestEvents:N0} events); complete: {summary.CompleteSessions:N0} sessions ({summary.CompleteEvents:N0} events), {summary.CompleteItems:N0} items -> {config.Work.SummaryFile("prepare")}");
             return 0;
         }));
         return command;

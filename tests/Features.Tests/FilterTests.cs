@@ -1,4 +1,5 @@
 using HrnnPipeline.Features;
+using static HrnnPipeline.Tests.Features.TestWarehouse;
 
 namespace HrnnPipeline.Tests.Features;
 
@@ -6,12 +7,6 @@ public sealed class FilterTests : IDisposable
 {
     readonly TestWarehouse _w = new();
     public void Dispose() => _w.Dispose();
-
-    /// <summary>Sessions of one user, each a list of items, 100 minutes apart, events a minute apart.</summary>
-    static Event[] UserSessions(string user, params string[] sessions) =>
-    [
-        .. sessions.SelectMany((items, s) => items.Split(' ').Select((item, e) => new Event(user, item, s * 100 + e))),
-    ];
 
     [Fact]
     public async Task Items_with_support_below_the_minimum_are_removed_counting_after_repeat_dropping()

@@ -1,6 +1,7 @@
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
+using static HrnnPipeline.Tests.Features.TestWarehouse;
 
 namespace HrnnPipeline.Tests.Features;
 
@@ -9,15 +10,11 @@ public sealed class RobustnessTests : IDisposable
     readonly TestWarehouse _w = new();
     public void Dispose() => _w.Dispose();
 
-    static Event[] UserSessions(string user, params string[] sessions) =>
-    [
-        .. sessions.SelectMany((items, s) => items.Split(' ').Select((item, e) => new Event(user, item, s * 100 + e))),
-    ];
-
     static readonly string[] AllFiles =
     [
         PreparedFiles.Train, PreparedFiles.Fit, PreparedFiles.Valid, PreparedFiles.Test, PreparedFiles.Items,
         PreparedFiles.Users, ArrowSessions.SessionIndexPath(PreparedFiles.Train), ArrowSessions.SessionIndexPath(PreparedFiles.Test),
+        PreparedFiles.Complete, ArrowSessions.SessionIndexPath(PreparedFiles.Complete), PreparedFiles.CompleteItems,
     ];
 
     Dictionary<string, byte[]> Files() => AllFiles.ToDictionary(f => f, f => File.ReadAllBytes(_w.PreparedFile(f)));

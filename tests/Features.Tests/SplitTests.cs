@@ -1,4 +1,5 @@
 using HrnnPipeline.Features;
+using static HrnnPipeline.Tests.Features.TestWarehouse;
 
 namespace HrnnPipeline.Tests.Features;
 
@@ -6,11 +7,6 @@ public sealed class SplitTests : IDisposable
 {
     readonly TestWarehouse _w = new();
     public void Dispose() => _w.Dispose();
-
-    static Event[] UserSessions(string user, params string[] sessions) =>
-    [
-        .. sessions.SelectMany((items, s) => items.Split(' ').Select((item, e) => new Event(user, item, s * 100 + e))),
-    ];
 
     [Fact]
     public async Task Last_session_is_test_the_one_before_is_valid_and_the_rest_fit()

@@ -31,6 +31,12 @@ public sealed class TestWarehouse : IDisposable
     public string WarehousePath { get; }
     public string Prepared { get; }
 
+    /// <summary>Sessions of one user, each a list of items, 100 minutes apart, events a minute apart.</summary>
+    public static Event[] UserSessions(string user, params string[] sessions) =>
+    [
+        .. sessions.SelectMany((items, s) => items.Split(' ').Select((item, e) => new Event(user, item, s * 100 + e))),
+    ];
+
     /// <summary>Options with every filter off, so a test switches on only the one it is about.</summary>
     public static FeatureOptions NoFilters() => new() { MinItemSupport = 0, MinSessionLength = 0, MinUserSessions = 0 };
 
