@@ -23,7 +23,7 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
     {
         var loaded = _models.GetOrAdd(version, v => new Lazy<ModelStore.LoadedModel>(() => ModelStore.Load(work.Models, v, device))).Value;
         var history = loaded.Model.Reminders.IsNone ? null
-            : _histories.GetOrAdd(version, v => new Lazy<ScoredHistory?>(() => ScoredHistory.Load(Path.Combine(work.Scores, v)))).Value;
+            : _histories.GetOrAdd(version, v => new Lazy<ScoredHistory?>(() => ScoredHistory.Load(Path.Combine(work.Scores, v), loaded.Items))).Value;
         return Task.FromResult(Continue(loaded.Model, loaded.Device, sessionState, userState, itemIdx, k, history?.WithClicks(userId, itemIdx)));
     }
 

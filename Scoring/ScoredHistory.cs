@@ -13,6 +13,8 @@ public sealed class ScoredHistory
 {
     const string Folder = "history";
     static readonly string[] Files = [PreparedFiles.Train, PreparedFiles.Test, PreparedFiles.Users];
+    // Kept too where prepare wrote them: what a refit model is scored from.
+    static readonly string[] CompleteFiles = [PreparedFiles.Complete, PreparedFiles.CompleteItems];
 
     ScoredHistory(SessionDataset data, Dictionary<string, int> blockOfUser)
     {
@@ -30,8 +32,9 @@ public sealed class ScoredHistory
     {
         var target = Path.Combine(versionDir, Folder);
         Directory.CreateDirectory(target);
-        foreach (var file in Files)
-            foreach (var path in new[] { work.PreparedFile(file), ArrowSessions.SessionIndexPath(work.PreparedFile(file)) })
+        foreach (var file in Files.Concat(CompleteFiles))
+            foreach (var path in new[] { work.PreparedFile(file), ArrowSessions.SessionIndexPath(work.PreparedFile(file)),
+                         OutcomeValues.PathOf(work.PreparedFile(file)) })
             {
                 if (!File.Exists(path)) continue; // users.arrow has no session index
                 // Shards may copy at once on shared storage: each writes its own temporary file, the last move wins.
@@ -41,13 +44,13 @@ public sealed class ScoredHistory
             }
     }
 
-    /// <summary>The histories kept for a version; null for a version scored before they were kept.</summary>
-    public static ScoredHistory? Load(string versionDir)
+    /// <summary>The histories kept for a version, as scoring read them for a model of <paramref name="modelItems"/>;
+    /// null for a version scored before they were kept.</summary>
+    public static ScoredHistory? Load(string versionDir, IdMap modelItems)
     {
         var dir = Path.Combine(versionDir, Folder);
         if (!Files.All(f => File.Exists(Path.Combine(dir, f)))) return null;
-        var data = UserHistories.Concatenate(
-            ArrowSessions.Read(Path.Combine(dir, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(dir, PreparedFiles.Test)));
+        var data = UserHistories.ScoredBy(dir, modelItems);
         var users = IdMap.Read(Path.Combine(dir, PreparedFiles.Users));
         var blocks = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int b = 0; b < data.UserCount; b++) blocks[users.Ids[data.Users[b]]] = b;

@@ -37,9 +37,7 @@ public static class Scorer
         using var loaded = ModelStore.Load(work.Models, version, options.Device);
         using var threads = TorchRuntime.AllCores();
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
-        var history = UserHistories.Concatenate(
-            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)),
-            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
+        var history = UserHistories.ScoredBy(work.Prepared, loaded.Items);
         var mine = Enumerable.Range(0, history.UserCount)
             .Where(b => UserShards.ShardOf(users.Ids[history.Users[b]], shardCount) == shard).ToArray();
 

@@ -54,6 +54,8 @@ public sealed class HrnnTrainer : IDisposable
     readonly Tensor _startWeight;
 
     public HrnnModel Model { get; }
+    /// <summary>The item map the model's tables are indexed by.</summary>
+    public IdMap Items => _items;
     // The item tables in optimiser order, and which of them hold the output embeddings and biases.
     readonly Parameter[] _tables;
     readonly int _outputSlot, _biasSlot, _outcomeSlot, _outcomeBiasSlot;

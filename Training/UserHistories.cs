@@ -13,6 +13,31 @@ public static class UserHistories
     public static (SessionDataset Data, bool[] Evaluated) Join(SessionDataset history, SessionDataset evaluated) =>
         Build(history, evaluated, keepHistoryOnlyUsers: false);
 
+    /// <summary>What the published model learns from (the refit) and every user's history it is scored from, in a folder
+    /// of prepared files: every kept session whole, the latest included, with the items only the latest sessions have
+    /// (<see cref="PreparedFiles.Complete"/>); in folders prepared before that file existed, the training sessions
+    /// followed by the cleaned test sessions, over the split's item map.</summary>
+    public static (IdMap Items, SessionDataset Sessions) Complete(string folder)
+    {
+        var complete = Path.Combine(folder, PreparedFiles.Complete);
+        var items = Path.Combine(folder, PreparedFiles.CompleteItems);
+        if (File.Exists(complete) && File.Exists(items)) return (IdMap.Read(items), ArrowSessions.Read(complete));
+        return (IdMap.Read(Path.Combine(folder, PreparedFiles.Items)), Concatenate(
+            ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test))));
+    }
+
+    /// <summary>The histories a model indexed by <paramref name="modelItems"/> is scored from: <see cref="Complete"/>
+    /// where the model knows its items (a refit model), else (a model of the split's item map) the training sessions
+    /// followed by the cleaned test sessions, whose items it knows.</summary>
+    public static SessionDataset ScoredBy(string folder, IdMap modelItems)
+    {
+        var complete = Path.Combine(folder, PreparedFiles.Complete);
+        var items = Path.Combine(folder, PreparedFiles.CompleteItems);
+        if (File.Exists(complete) && File.Exists(items) && IdMap.Read(items).Ids.AsSpan().SequenceEqual(modelItems.Ids))
+            return ArrowSessions.Read(complete);
+        return Concatenate(ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test)));
+    }
+
     /// <summary>Every user of either dataset, with their sessions of <paramref name="first"/> then of <paramref name="second"/>.</summary>
     public static SessionDataset Concatenate(SessionDataset first, SessionDataset second) =>
         Build(first, second, keepHistoryOnlyUsers: true).Data;

@@ -55,15 +55,14 @@ public sealed class PipelineStages(PipelineConfiguration config)
         var valid = ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Valid));
         if (fit.EventCount == 0) throw new PipelineException($"{_work.PreparedFile(PreparedFiles.Fit)}: no training sessions left after the filters");
         // The refit learns from every session, the latest included (the split is for model selection only).
-        var all = UserHistories.Concatenate(
-            ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(_work.PreparedFile(PreparedFiles.Test)));
-        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, all, device, _work.Checkpoints, resume, ct);
+        var (allItems, all) = UserHistories.Complete(_work.Prepared);
+        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, allItems, all, device, _work.Checkpoints, resume, ct);
         var result = trained.Result;
         var version = ModelStore.NewVersion(settings);
         var summary = new TrainSummary(version, settings, result.Epochs, result.BestEpoch, result.StoppedEarly,
             result.ResumedFromEpoch, result.TrainSeconds, result.EventsPerSecond, fit.EventCount, settings.Device, result.Reminders,
             result.Outcome, result.Refit is { } r ? new RefitSummary(r.Epochs.Count, r.TrainSeconds, r.EventsPerSecond, all.EventCount, trained.Model.ItemTableSize - 1) : null);
-        ModelStore.Save(_work.Models, version, trained.Model, items, summary, trained.HeldOut?.Model, trained.HeldOutItems);
+        ModelStore.Save(_work.Models, version, trained.Model, trained.Trainer.Items, summary, trained.HeldOut?.Model, trained.HeldOutItems);
         Json.Write(_work.SummaryFile("train"), summary);
         LossCurve.Write(_work.Root, result.Epochs);
         return summary;

@@ -40,8 +40,7 @@ public static class BatchInference
         using var loaded = ModelStore.Load(work.Models, version, options.Device);
         using var threads = TorchRuntime.AllCores();
         var users = IdMap.Read(work.PreparedFile(PreparedFiles.Users));
-        var history = UserHistories.Concatenate(
-            ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train)), ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test)));
+        var history = UserHistories.ScoredBy(work.Prepared, loaded.Items);
         var blockOf = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int b = 0; b < history.UserCount; b++) blockOf[users.Ids[history.Users[b]]] = b;
         var fields = ItemFields.Read(work.Prepared);
