@@ -48,10 +48,7 @@ public sealed class HrnnTrainer : IDisposable
     readonly Device _device;
     readonly string _checkpointDir;
     readonly double[] _sampleCdf;
-    readonly LogQCorrection? _logQ;
-    // Loss weights as tensors, not Scalars: see Scalars for why the hot path avoids temporary Scalars.
-    readonly Tensor _bprReg;
-    readonly Tensor _startWeight;
+    readonly StepLosses _losses;
 
     public HrnnModel Model { get; }
     /// <summary>The item map the model's tables are indexed by.</summary>
@@ -88,9 +85,7 @@ public sealed class HrnnTrainer : IDisposable
         var weights = LogQCorrection.DrawWeights(items.Counts, settings.SampleAlpha);
         double total = weights.Sum(), acc = 0;
         _sampleCdf = weights.Select(w => acc += w / total).ToArray();
-        _bprReg = tensor((float)settings.BprReg).to(device);
-        _startWeight = tensor((float)settings.SessionStartWeight).to(device);
-        if (settings.LogQ > 0) _logQ = new LogQCorrection(items.Counts, settings.SampleAlpha, settings.LogQ, device);
+        _losses = new StepLosses(settings, items.Counts, device);
     }
 
     /// <summary>
@@ -252,9 +247,7 @@ public sealed class HrnnTrainer : IDisposable
         var progress = new ProgressReporter($"epoch {epoch}/{_s.Epochs}", total, "events");
         var state = Model.ZeroState(_s.BatchSize, _device);
         _baseline = OutcomeTraining.UsesBaseline(_s) ? new OutcomeBaseline(fit) : null;
-        var stamp = new int[_items.TableSize];
-        var local = new int[_items.TableSize];
-        int stampId = 0;
+        var builder = new StepBuilder(_s, Model, _sampleCdf, _items.TableSize, _device, _parts!, _baseline, rng);
         using var lossSum = zeros(1, device: _device);
         using var startLossSum = zeros(1, device: _device);
         using var outcomeLossSum = zeros(1, device: _device);
@@ -268,11 +261,10 @@ public sealed class HrnnTrainer : IDisposable
             {
                 using var scope = NewDisposeScope();
                 // One window: its steps share one set of gathered item rows, one backward pass and one update.
-                var rows = new List<long>(2 * chunk.Batch + _s.NSample);
-                stampId++;
+                builder.BeginWindow();
                 var steps = new StepData[Math.Min(_s.BpttSteps, chunk.Steps - t0)];
-                for (int j = 0; j < steps.Length; j++) steps[j] = BuildStep(chunk, t0 + j, rng, stamp, local, stampId, rows);
-                var next = TrainWindow(steps, Upload(rows.ToArray()), state, optimizer, lossSum, startLossSum, outcomeLossSum);
+                for (int j = 0; j < steps.Length; j++) steps[j] = builder.Build(chunk, t0 + j);
+                var next = TrainWindow(steps, builder.WindowRows(), state, optimizer, lossSum, startLossSum, outcomeLossSum);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
                 state = new HrnnModel.State(next.Session.Select(x => x.detach().DetachFromDisposeScope()).ToArray(),
@@ -302,95 +294,10 @@ public sealed class HrnnTrainer : IDisposable
         double? StartMean() => TrainsStart && startWeight > 0 ? startLossSum.item<float>() / startWeight : null;
     }
 
-    /// <summary>The session-start objective is trained (and its loss logged) only for models with a start head.</summary>
-    bool TrainsStart => Model.HasStartHead && _s.SessionStartWeight > 0;
+    bool TrainsStart => _losses.TrainsStart(Model);
 
     static string LossText(double loss, double? startLoss) =>
         startLoss is { } start ? $"loss {loss:F4}, start loss {start:F4}" : $"loss {loss:F4}";
-
-    /// <summary>The host-side arrays of one step: the distinct items it touches (rows of the item tables to gather and
-    /// update) and every item as an index into them.</summary>
-    sealed record StepData(Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
-        Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
-        Tensor TargetRows, Tensor StartRows, int Targets, int Starts, Tensor OutcomeTarget, Tensor OutcomeMask,
-        double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase, PartStates.Moves? Parts);
-
-    /// <param name="rows">The window's distinct item rows so far; this step's items are added (local indices point into it).</param>
-    StepData BuildStep(StepChunk chunk, int t, Random rng, int[] stamp, int[] local, int stampId, List<long> rows)
-    {
-        int batch = chunk.Batch, s = _s.NSample;
-        int Local(int item)
-        {
-            if (stamp[item] != stampId) { stamp[item] = stampId; local[item] = rows.Count; rows.Add(item); }
-            return local[item];
-        }
-        var inputLocal = new long[batch];
-        var targetCols = new long[batch + s];
-        var startCols = new long[batch + s];
-        var colItems = new long[batch + s];
-        var startItems = new long[batch + s];
-        var sessionStart = new float[batch];
-        var userStart = new float[batch];
-        var targetRows = new float[batch];
-        var startRows = new float[batch];
-        var outcomeTarget = new float[batch];
-        var outcomeMask = new float[batch];
-        var outcomeBase = new float[batch];
-        int targets = 0, starts = 0, positives = 0, outcomes = 0;
-        double weight = 0;
-        for (int b = 0; b < batch; b++)
-        {
-            int row = t * batch + b;
-            var flags = (StepFlags)chunk.Flags[row];
-            int x = chunk.Input[row], y = chunk.Target[row];
-            inputLocal[b] = Local(x);
-            targetCols[b] = Local(y);
-            startCols[b] = inputLocal[b];
-            colItems[b] = y;
-            startItems[b] = x;
-            sessionStart[b] = (flags & StepFlags.SessionStart) != 0 ? 1 : 0;
-            // A later part whose previous part has no stored end states yet (the first epoch) starts fresh.
-            userStart[b] = (flags & StepFlags.UserStart) != 0 || (chunk.ContinueFrom[row] >= 0 && !_parts!.Ready(chunk.ContinueFrom[row])) ? 1 : 0;
-            // The ranking weight of the target: 1 for a click; 0 for a negative target, which the GRU still read.
-            targetRows[b] = y != 0 ? OutcomeTraining.RankingWeight(_s, chunk.Outcome[row]) : 0;
-            weight += targetRows[b];
-            if (targetRows[b] > 0) positives++;
-            if (y != 0 && Model.HasOutcomeHead)
-            {
-                outcomeMask[b] = 1;
-                outcomeTarget[b] = OutcomeTraining.HeadTarget(_s, chunk.Outcome[row]);
-                if (_baseline is not null) outcomeBase[b] = _baseline.Before(chunk.Event[row] + 1);
-                outcomes++;
-            }
-            // The session-start objective: the initial state of a session that follows another of the same user
-            // predicts the session's first item (the current input).
-            startRows[b] = sessionStart[b] == 1 && userStart[b] == 0 && x != 0 && Model.HasStartHead ? 1 : 0;
-            if (y != 0) targets++;
-            if (startRows[b] == 1) starts++;
-        }
-        for (int j = 0; j < s; j++)
-        {
-            int item = SampleItem(rng);
-            targetCols[batch + j] = startCols[batch + j] = Local(item);
-            colItems[batch + j] = startItems[batch + j] = item;
-        }
-        return new StepData(
-            Upload(inputLocal), Upload(targetCols), Upload(startCols), Upload(colItems),
-            Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
-            Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts,
-            Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase),
-            _parts!.MovesOf(chunk, t, userStart));
-    }
-
-    Tensor Upload(long[] values) => tensor(values).to(_device);
-    Tensor Upload(float[] values) => tensor(values).to(_device);
-
-    int SampleItem(Random rng)
-    {
-        int i = Array.BinarySearch(_sampleCdf, rng.NextDouble());
-        if (i < 0) i = ~i;
-        return Math.Clamp(i, 1, _sampleCdf.Length - 1);
-    }
 
     /// <summary>Trains one window of steps: the states flow through all of them, so each prediction's gradient reaches
     /// back to the window's start (through s_0 and the user GRU update where a session started inside it); then one
@@ -412,17 +319,13 @@ public sealed class HrnnTrainer : IDisposable
             if (step.Parts is { } moves) state = _parts!.Restore(state, moves);
             var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
             var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
-            var nextLoss = Loss(output, outRows, outBias, step.TargetColumns, step.ColumnItems, step.TargetItems, step.TargetRows);
+            var nextLoss = _losses.NextItem(output, outRows, outBias, step);
             loss = loss is null ? nextLoss : loss.Plus(nextLoss);
             Tensor? start = null;
             if (initial is not null && TrainsStart)
             {
-                // The start objective trains only the session-start head. It reads s_0 and the item output embeddings but
-                // moves neither: letting it shape s_0 cost next-item accuracy on the early events of every session (the
-                // user GRU served two masters), and letting it move the embeddings cost the next-item head the same way.
-                start = Loss(Model.StartQuery(initial.detach()), outRows.detach(), outBias.detach(), step.StartColumns,
-                    step.StartColumnItems, step.InputItems, step.StartRows);
-                loss = loss.Plus(start * _startWeight);
+                (start, var weighted) = _losses.Start(Model, initial, outRows, outBias, step);
+                loss = loss.Plus(weighted);
             }
             Tensor? head = null;
             if (Model.HasOutcomeHead && step.OutcomeRows > 0)
@@ -446,15 +349,6 @@ public sealed class HrnnTrainer : IDisposable
         loss!.backward();
         optimizer.Step(rows, leaves.Select(l => l.grad).ToList());
         return state;
-    }
-
-    Tensor Loss(Tensor query, Tensor outRows, Tensor outBias, Tensor columns, Tensor columnItems, Tensor rowItems, Tensor rowMask)
-    {
-        var scores = HrnnModel.Score(query, outRows.index_select(0, columns), outBias.index_select(0, columns));
-        // A column is a negative for a row when it holds a real item other than the row's own target.
-        var negatives = columnItems.ne(Scalars.IntZero).unsqueeze(0).logical_and(columnItems.unsqueeze(0).ne(rowItems.unsqueeze(1)));
-        var logQ = _logQ?.For(columnItems, (int)rowItems.shape[0]);
-        return Losses.Compute(_s.Loss, scores, negatives, rowMask, _bprReg, logQ);
     }
 
     /// <summary>Full-ranking next-item metrics and log loss on the validation sessions, each user bootstrapped with their
@@ -500,8 +394,6 @@ public sealed class HrnnTrainer : IDisposable
     {
         Model.Dispose();
         _parts?.Dispose();
-        _logQ?.Dispose();
-        _bprReg.Dispose();
-        _startWeight.Dispose();
+        _losses.Dispose();
     }
 }

@@ -16,7 +16,8 @@ public sealed class TrialScorer(TunableModel model, TuningData data, string chec
     {
         if (model is BaselineTunable baseline)
             return Figures(baseline.CreateRanker(trial.Settings), 1, ct);
-        var settings = RnnTunable.ToSettings(trial.Settings) with { Device = device };
+        // No refit: a trial is scored on the validation split, and its training data (fit) is all it may learn from.
+        var settings = RnnTunable.ToSettings(trial.Settings) with { Device = device, Refit = false };
         var dir = Path.Combine(checkpoints, $"tune-{model.Name}-{settings.Seed}-trial-{trial.Trial}");
         try
         {
