@@ -92,6 +92,10 @@ public sealed record HrnnSettings
     /// for that many epochs on every session the validation held out (evaluate: fit + valid; run: every session,
     /// the latest included), so the published model has learned from all of each user's history.</summary>
     public bool Refit { get; init; }
+    /// <summary>Read item and user metadata where the prepared folder has it: an item's rows become its id rows plus an
+    /// embedding of its metadata (items known only by metadata scored by it alone), and a user's first state comes from
+    /// their metadata. No effect without metadata files.</summary>
+    public bool Metadata { get; init; } = true;
     public int Epochs { get; init; } = 10;
     public int Seed { get; init; } = 1;
     /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>
