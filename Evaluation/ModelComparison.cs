@@ -45,6 +45,7 @@ public static class ModelComparison
         var valid = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Valid));
         var test = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test));
         var runs = new List<ModelRun>();
+        var metadata = MetadataSource.Read(work.Prepared);
         foreach (var name in Baselines.Where(names.Contains))
             runs.Add(tuned is { IsRnn: false } && tuned.Model == name
                 ? Evaluator.Run(tuned.Baseline(), 1, train, test, items, Protocol, ct, settings: tuned.Describe())
@@ -59,6 +60,7 @@ public static class ModelComparison
                     TorchRuntime.Resolve(settings.Device), name)
                 {
                     MinOutcome = minOutcome,
+                    Metadata = metadata,
                 };
                 ranker.Fit(train, items);
                 var stats = new TrainingStats(ranker.Result!.TrainSeconds, ranker.Result.EventsPerSecond);

@@ -26,6 +26,9 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
 
     public TrainResult? Result { get; private set; }
 
+    /// <summary>The prepared folder's metadata, which the model reads unless its settings turn it off.</summary>
+    public MetadataSource? Metadata { get; init; }
+
     /// <summary>The trained model (null before <see cref="Fit"/>).</summary>
     public HrnnModel? Model => _trained?.Model;
 
@@ -35,7 +38,7 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
     public void Fit(SessionDataset train, IdMap items)
     {
         if (_trained is not null) return;
-        _trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, train, device, checkpointDir, resume: false);
+        _trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, train, device, checkpointDir, resume: false, metadata: Metadata);
         Result = _trained.Result;
     }
 

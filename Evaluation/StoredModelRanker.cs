@@ -15,7 +15,8 @@ public sealed class StoredModelRanker : IRanker, IDisposable
 
     public StoredModelRanker(ModelStore.LoadedModel loaded, IdMap preparedItems)
     {
-        if (!loaded.Items.Ids.AsSpan().SequenceEqual(preparedItems.Ids))
+        // A model that reads metadata has the items only metadata knows after the prepared map's items.
+        if (!loaded.Items.Ids.AsSpan().StartsWith(preparedItems.Ids))
             throw new PipelineException(
                 $"model version {loaded.Version} was trained on another item map ({loaded.Items.Count:N0} items) than the prepared data ({preparedItems.Count:N0}); evaluate it on the data it was trained on");
         _loaded = loaded;

@@ -41,6 +41,7 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
             throw new PipelineException($"stored user state has {userState.Length} values; the hrnn-all model expects {model.Settings.UserHidden}");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        using var items = model.AllItems();
         var layers = new Tensor[model.Settings.SessionLayers];
         layers[0] = tensor(sessionState, [1, hidden]).to(device);
         for (int l = 1; l < layers.Length; l++) layers[l] = zeros(1, hidden, device: device);
@@ -54,10 +55,10 @@ public sealed class ModelSessionContinuation(WorkDirectory work, string device =
         {
             var user = feedsUser ? tensor(userState, [1, userState.Length]).to(device) : null;
             foreach (var item in itemIdx)
-                layers = model.SessionStep(model.InputGates(model.InputSource, tensor(new long[] { item }).to(device), user, layers[0]), layers, 0, false);
+                layers = model.SessionStep(model.InputGates(items.Input, tensor(new long[] { item }).to(device), user, layers[0]), layers, 0, false);
             query = layers[^1];
         }
-        var scores = model.ScoreAll(query);
+        var scores = model.ScoreAll(query, items);
         if (history is { } h && new ReminderMixer(h.Data, model.ItemTableSize).Mix(scores, [h.Row], model.Reminders) is { } mixed)
             scores = mixed;
         var (values, indexes) = scores.topk(Math.Min(k, model.ItemTableSize - 1), 1);

@@ -61,6 +61,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             request.EvalSessions, request.CaptureFinal);
         int k = Math.Min(request.TopK, model.ItemTableSize - 1);
         using var _ = no_grad();
+        // With metadata, every item's rows are computed once for the pass (without, these are the parameters).
+        using var items = model.AllItems();
         var state = model.ZeroState(request.BatchSize, device);
         var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
         var baseline = OutcomeTraining.UsesBaseline(model.Settings) ? new OutcomeBaseline(data) : null;
@@ -72,6 +74,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             int batch = chunk.Batch;
             using var scope = NewDisposeScope();
             var (inputs, sessionStart, userStart) = Upload(chunk);
+            var users = model.HasUserMetadata ? UserRows(chunk, data.Users) : null;
             var queries = new List<Tensor>();
             // The value head reads session states: s_0 at a session start (not the start head's query), h_t after.
             var outcomeQueries = new List<Tensor>();
@@ -83,7 +86,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var predRows = new List<HistoryRow>(); var capRows = new List<HistoryRow>();
             for (int t = 0; t < chunk.Steps; t++)
             {
-                var (next, initial) = model.Step(model.InputSource, inputs[t], state, sessionStart[t], userStart[t], training: false);
+                var (next, initial) = model.Step(items.Input, inputs[t], state, sessionStart[t], userStart[t], training: false, users?[t]);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
                 state = new HrnnModel.State(next.Session.Select(x => x.DetachFromDisposeScope()).ToArray(),
@@ -141,10 +144,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             if (onPredictions is not null && predTarget.Count > 0)
                 onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
                     predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
-                    request.MinOutcome, baseline is null ? null : predBase.ToArray()));
+                    request.MinOutcome, baseline is null ? null : predBase.ToArray(), items));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
-                    request.MinOutcome, baseline is null ? null : capBase.ToArray()));
+                    request.MinOutcome, baseline is null ? null : capBase.ToArray(), items));
             if (request.Progress is { } progress)
             {
                 fed += chunk.Event.Take(chunk.Steps * batch).Count(e => e >= 0);
@@ -184,10 +187,14 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     Tensor Index(List<long> rows) => tensor(rows.ToArray()).to(device);
 
+    /// <summary>Per step, each slot's user index (the rows of the model's user metadata), as training reads them.</summary>
+    Tensor[] UserRows(StepChunk chunk, int[] users) =>
+        Enumerable.Range(0, chunk.Steps).Select(t => tensor(StepBuilder.UserRows(chunk, t, users)).to(device)).ToArray();
+
     Tensor? Bases(float[]? bases, int start, int n) => bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device);
 
     PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
-        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases)
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases, HrnnModel.ItemRows items)
     {
         var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
@@ -198,7 +205,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         {
             int n = Math.Min(_scoreBlock, targets.Length - start);
             using var scope = NewDisposeScope();
-            var scores = model.ScoreAll(queries.narrow(0, start, n));
+            var scores = model.ScoreAll(queries.narrow(0, start, n), items);
             var target = tensor(targets.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray()).to(device).unsqueeze(1);
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
@@ -238,7 +245,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases, HrnnModel.ItemRows items)
     {
         var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
@@ -252,7 +259,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             int n = Math.Min(_scoreBlock, users.Length - start);
             using var scope = NewDisposeScope();
             var states = session.narrow(0, start, n);
-            var modelScores = model.HasStartHead ? model.ScoreAll(model.StartQuery(states)) : model.ScoreAll(states);
+            var modelScores = model.ScoreAll(model.HasStartHead ? model.StartQuery(states) : states, items);
             var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
             // The mix turns the padding's -inf into probability 0, a tie with underflowed items: never list it.
             scores.index_fill_(1, padding, Scalars.NegativeInfinity);

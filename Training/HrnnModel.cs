@@ -43,8 +43,14 @@ public sealed class HrnnModel : nn.Module
     public readonly Parameter? OutcomeBias;  // [N]
     readonly Parameter? _outcomeOffset;      // [1], the values' overall level
     readonly Tensor? _outcomeScaleTensor;    // [1], _outcomeScale as a buffer (no temporary Scalars on the hot path)
+    // Metadata (only when the prepared folder has it): an item's rows are its id rows plus its metadata vector.
+    readonly MetadataEmbedding? _itemMetadata;  // [N, H]: added to output rows, projected onto input rows and bias
+    readonly Linear? _metadataToInput;          // H -> 3H (one-hot gates) or E (embedding); none when tied
+    readonly Linear? _metadataToBias;           // H -> 1
+    readonly MetadataEmbedding? _userMetadata;  // [users, U]: a user's first state c where the user starts
 
-    public HrnnModel(HrnnSettings settings, int itemTableSize) : base("hrnn")
+    /// <param name="metadata">Item and user metadata; null (no metadata) gives exactly the model without it.</param>
+    public HrnnModel(HrnnSettings settings, int itemTableSize, ModelMetadata? metadata = null) : base("hrnn")
     {
         Settings = settings;
         ItemTableSize = itemTableSize;
@@ -94,7 +100,61 @@ public sealed class HrnnModel : nn.Module
             _outcomeOffset = new Parameter(zeros(1));
             _outcomeScaleTensor = tensor(new[] { _outcomeScale });
         }
+        // Built after every other parameter, so the model's own draws are those of the model without metadata.
+        if (metadata?.Items is { } items)
+        {
+            _itemMetadata = items(h);
+            if (_itemMetadata.Rows != n) throw new ArgumentException($"item metadata has {_itemMetadata.Rows} rows; the item tables {n}");
+            if (InputTable is not null) _metadataToInput = nn.Linear(h, InputTable.shape[1], hasBias: false);
+            _metadataToBias = nn.Linear(h, 1, hasBias: false);
+            if (metadata.ColdFrom is { } cold && cold < n)
+                using (no_grad())
+                {
+                    // Rows of items no session has: never trained, so metadata alone represents them.
+                    InputTable?.narrow(0, cold, n - cold).zero_();
+                    OutputTable.narrow(0, cold, n - cold).zero_();
+                }
+        }
+        if (metadata?.Users is { } users && settings.HasUserGru) _userMetadata = users(u);
         RegisterComponents();
+    }
+
+    /// <summary>Whether the model reads item metadata (its item rows then depend on it).</summary>
+    public bool HasItemMetadata => _itemMetadata is not null;
+
+    /// <summary>Whether a user's first state comes from their metadata; then <see cref="Step"/> needs user rows.</summary>
+    public bool HasUserMetadata => _userMetadata is not null;
+
+    /// <summary>The feature tensors of the metadata, saved with the model (<see cref="ModelMetadata.Load"/> reads them).</summary>
+    public IEnumerable<(string Name, Tensor Value)> MetadataFeatures() =>
+        (_itemMetadata?.Features(ModelMetadata.ItemPrefix) ?? []).Concat(_userMetadata?.Features(ModelMetadata.UserPrefix) ?? []);
+
+    /// <summary>The item rows a step reads and scores: the id rows (<paramref name="input"/>: null when tied) plus,
+    /// with metadata, the metadata of items <paramref name="items"/> (null: every item). Without metadata the id rows
+    /// themselves.</summary>
+    public ItemRows WithMetadata(Tensor? input, Tensor output, Tensor bias, Tensor? items)
+    {
+        if (_itemMetadata is null) return new ItemRows(input ?? output, output, bias, false);
+        var meta = _itemMetadata.Vectors(items);
+        var rows = output.Plus(meta);
+        return new ItemRows(input is null ? rows : input.Plus(_metadataToInput!.forward(meta)), rows,
+            bias.Plus(_metadataToBias!.forward(meta).squeeze(1)), true);
+    }
+
+    /// <summary>Every item's rows, computed once for a whole pass over users (inference, scoring).</summary>
+    public ItemRows AllItems() => WithMetadata(InputTable, OutputTable, OutputBias, null);
+
+    /// <summary>Item rows: input (gates or embedding), output embedding and bias. <see cref="Owned"/>: computed (with
+    /// metadata) and to be disposed; otherwise the model's own parameters.</summary>
+    public sealed record ItemRows(Tensor Input, Tensor Output, Tensor Bias, bool Owned) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!Owned) return;
+            if (!ReferenceEquals(Input, Output)) Input.Dispose();
+            Output.Dispose();
+            Bias.Dispose();
+        }
     }
 
     static Parameter Uniform(long[] shape, float bound) => new(empty(shape).uniform_(-bound, bound));
@@ -104,8 +164,11 @@ public sealed class HrnnModel : nn.Module
     /// <summary>hrnn-all: the user state enters the session GRU's input at every step, not only through s_0.</summary>
     public bool FeedsUserEveryStep => _userToSession is not null;
 
-    /// <summary>The table the input gates are read from: the input table, or the output table when tied.</summary>
-    public Tensor InputSource => InputTable ?? OutputTable;
+    /// <summary>The table the input gates are read from: the input table, or the output table when tied. With item
+    /// metadata this is computed per call: a pass over users should read <see cref="AllItems"/> once instead.</summary>
+    public Tensor InputSource => _itemMetadata is null ? InputTable ?? OutputTable
+        : InputTable is null ? OutputTable.Plus(_itemMetadata.Vectors(null))
+        : InputTable.Plus(_metadataToInput!.forward(_itemMetadata.Vectors(null)));
 
     /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>; the user
     /// state is added only where <see cref="FeedsUserEveryStep"/>: to all three gates, to the reset and update gates only
@@ -153,10 +216,14 @@ public sealed class HrnnModel : nn.Module
     public static Tensor Score(Tensor query, Tensor outputRows, Tensor outputBias) =>
         torch.addmm(outputBias.unsqueeze(0), query, outputRows.t(), beta: 1f, alpha: 1f);
 
-    /// <summary>Scores [B, N] over the whole catalogue; index 0 (padding) can never be recommended.</summary>
-    public Tensor ScoreAll(Tensor query)
+    /// <summary>Scores [B, N] over the whole catalogue; index 0 (padding) can never be recommended. <paramref name="items"/>:
+    /// the catalogue's rows from <see cref="AllItems"/>, when the caller scores many blocks (with metadata they are
+    /// computed otherwise on every call).</summary>
+    public Tensor ScoreAll(Tensor query, ItemRows? items = null)
     {
-        var scores = Score(query, OutputTable, OutputBias);
+        using var own = items is null && _itemMetadata is not null ? AllItems() : null;
+        var rows = items ?? own;
+        var scores = Score(query, rows?.Output ?? OutputTable, rows?.Bias ?? OutputBias);
         scores.index_fill_(1, tensor(new long[] { 0 }, device: scores.device), Scalars.NegativeInfinity);
         return scores;
     }
@@ -207,13 +274,16 @@ public sealed class HrnnModel : nn.Module
     /// starts, the user GRU consumes the finished session's last state and the session state is re-initialised
     /// from it (session-only models reset it); then the session GRU reads the input items. Returns the new state and,
     /// for models with a user GRU, the initial state s_0 computed this step (meaningful where a session started).
+    /// With user metadata, a user starts from c = tanh(metadata embedding of user <paramref name="users"/>) instead of zero.
     /// </summary>
     public (State Next, Tensor? Initial) Step(Tensor inputSource, Tensor inputIndex, State state,
-        Tensor sessionStart, Tensor userStart, bool training)
+        Tensor sessionStart, Tensor userStart, bool training, Tensor? users = null)
     {
         var keep = userStart.OneMinus();
         var h = state.Session.Select(x => x * keep).ToArray();
         Tensor? c = state.User is null ? null : state.User * keep;
+        if (c is not null && _userMetadata is not null && users is not null)
+            c = c.Plus(userStart * tanh(_userMetadata.Vectors(users)));
         Tensor? initial = null, userInput = null;
         if (c is not null)
         {

@@ -93,6 +93,11 @@ public sealed record HrnnSettings
     /// for that many epochs on every session the validation held out (evaluate: fit + valid; run: every session,
     /// the latest included), so the published model has learned from all of each user's history.</summary>
     public bool Refit { get; init; } = true;
+    /// <summary>Read item and user metadata where the prepared folder has it: an item's rows become its id rows plus an
+    /// embedding of its metadata (items known only by metadata scored by it alone), and a user's first state comes from
+    /// their metadata. Off by default: a 3-seed evaluate with it on crashed (SIGSEGV) on seed 3, cause not found yet;
+    /// without metadata files it changes nothing either way.</summary>
+    public bool Metadata { get; init; }
     public int Epochs { get; init; } = 10;
     public int Seed { get; init; } = 1;
     /// <summary>Weight of the session-start objective: the initial state predicts the next session's first item.</summary>

@@ -64,16 +64,18 @@ public sealed class HrnnTrainer : IDisposable
     /// <summary>Called after each epoch's checkpoint is written (tests use it to simulate a kill).</summary>
     public Action<int>? AfterCheckpoint { get; init; }
 
-    public HrnnTrainer(HrnnSettings settings, IdMap items, Device device, string checkpointDir)
+    /// <param name="metadata">Item and user metadata (<see cref="HrnnSettings.Metadata"/>): items only it knows get rows
+    /// after <paramref name="items"/>' (in <see cref="Items"/>), which are never trained, drawn or targets.</param>
+    public HrnnTrainer(HrnnSettings settings, IdMap items, Device device, string checkpointDir, MetadataSource? metadata = null)
     {
         settings.Validate();
         _s = settings;
-        _items = items;
+        _items = settings.Metadata && metadata is not null ? metadata.ExtendItems(items) : items;
         _device = device;
         _checkpointDir = checkpointDir;
         Directory.CreateDirectory(checkpointDir);
         manual_seed(settings.Seed);
-        Model = new HrnnModel(settings, items.TableSize);
+        Model = new HrnnModel(settings, _items.TableSize, ModelMetadata.For(settings, metadata, _items, items.TableSize));
         Model.to(device);
         var tables = Model.ItemTables().ToList();
         _tables = tables.Select(t => t.Param).ToArray();
@@ -96,15 +98,16 @@ public sealed class HrnnTrainer : IDisposable
     /// evaluate. Without a validation split there is nothing to choose: one training on <paramref name="all"/>.
     /// </summary>
     public static TrainedModel TrainAndRefit(HrnnSettings settings, IdMap items, SessionDataset fit, SessionDataset? valid,
-        IdMap allItems, SessionDataset all, Device device, string checkpointDir, bool resume, CancellationToken ct = default)
+        IdMap allItems, SessionDataset all, Device device, string checkpointDir, bool resume, CancellationToken ct = default,
+        MetadataSource? metadata = null)
     {
-        if (!settings.Refit) return Once(settings, items, fit, valid, device, checkpointDir, resume, ct);
-        if (valid is not { UserCount: > 0 }) return Once(settings, allItems, all, null, device, checkpointDir, resume, ct);
-        var selected = Once(settings, items, fit, valid, device, checkpointDir, resume, ct);
+        if (!settings.Refit) return Once(settings, items, fit, valid, device, checkpointDir, resume, ct, metadata);
+        if (valid is not { UserCount: > 0 }) return Once(settings, allItems, all, null, device, checkpointDir, resume, ct, metadata);
+        var selected = Once(settings, items, fit, valid, device, checkpointDir, resume, ct, metadata);
         var again = settings with { Epochs = Math.Max(selected.Result.BestEpoch, 1), Patience = 0 };
         if (!ProgressReporter.Quiet)
             Console.Error.WriteLine($"refit: {again.Epochs} epochs (chosen on validation) on all {all.EventCount:N0} events of {all.UserCount:N0} users");
-        var refit = new HrnnTrainer(again, allItems, device, Path.Combine(checkpointDir, "refit"));
+        var refit = new HrnnTrainer(again, allItems, device, Path.Combine(checkpointDir, "refit"), metadata);
         try
         {
             var refitResult = refit.Train(all, null, resume, ct);
@@ -120,10 +123,10 @@ public sealed class HrnnTrainer : IDisposable
     }
 
     static TrainedModel Once(HrnnSettings settings, IdMap items, SessionDataset fit, SessionDataset? valid, Device device,
-        string checkpointDir, bool resume, CancellationToken ct)
+        string checkpointDir, bool resume, CancellationToken ct, MetadataSource? metadata)
     {
-        var trainer = new HrnnTrainer(settings, items, device, checkpointDir);
-        try { return new TrainedModel(trainer, trainer.Train(fit, valid, resume, ct), null, items); }
+        var trainer = new HrnnTrainer(settings, items, device, checkpointDir, metadata);
+        try { return new TrainedModel(trainer, trainer.Train(fit, valid, resume, ct), null, trainer.Items); }
         catch { trainer.Dispose(); throw; }
     }
 
@@ -263,7 +266,7 @@ public sealed class HrnnTrainer : IDisposable
                 // One window: its steps share one set of gathered item rows, one backward pass and one update.
                 builder.BeginWindow();
                 var steps = new StepData[Math.Min(_s.BpttSteps, chunk.Steps - t0)];
-                for (int j = 0; j < steps.Length; j++) steps[j] = builder.Build(chunk, t0 + j);
+                for (int j = 0; j < steps.Length; j++) steps[j] = builder.Build(chunk, t0 + j, fit.Users);
                 var next = TrainWindow(steps, builder.WindowRows(), state, optimizer, lossSum, startLossSum, outcomeLossSum);
                 foreach (var old in state.Session) old.Dispose();
                 state.User?.Dispose();
@@ -310,14 +313,16 @@ public sealed class HrnnTrainer : IDisposable
         using (no_grad())
             for (int i = 0; i < _tables.Length; i++)
                 leaves[i] = _tables[i].index_select(0, rows).detach().requires_grad_(true);
-        int inputSlot = Model.InputTable is null ? _outputSlot : 0;
-        var outRows = leaves[_outputSlot];
-        var outBias = leaves[_biasSlot];
+        // With metadata the rows read are the id rows plus the gathered items' metadata, computed once per window.
+        var items = Model.WithMetadata(Model.InputTable is null ? null : leaves[0], leaves[_outputSlot], leaves[_biasSlot], rows);
+        var outRows = items.Output;
+        var outBias = items.Bias;
         Tensor? loss = null;
         foreach (var step in steps)
         {
             if (step.Parts is { } moves) state = _parts!.Restore(state, moves);
-            var (next, initial) = Model.Step(leaves[inputSlot], step.InputLocal, state, step.SessionStart, step.UserStart, training: true);
+            var (next, initial) = Model.Step(items.Input, step.InputLocal, state, step.SessionStart, step.UserStart, training: true,
+                step.UserRows);
             var output = _s.DropoutSession > 0 ? nn.functional.dropout(next.Session[^1], _s.DropoutSession, true) : next.Session[^1];
             var nextLoss = _losses.NextItem(output, outRows, outBias, step);
             loss = loss is null ? nextLoss : loss.Plus(nextLoss);

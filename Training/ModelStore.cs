@@ -57,7 +57,7 @@ public static class ModelStore
             ["item_table_size"] = model.ItemTableSize,
             ["reminders"] = TensorArchive.ToJson(model.Reminders),
         };
-        TensorArchive.Save(path, metadata, model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+        TensorArchive.Save(path, metadata, model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.MetadataFeatures()));
     }
 
     public static string LatestVersion(string modelsDir)
@@ -81,7 +81,7 @@ public static class ModelStore
         heldOut = heldOut && File.Exists(Path.Combine(dir, HeldOutFile));
         using var archive = TensorArchive.Load(Path.Combine(dir, heldOut ? HeldOutFile : ModelFile));
         var settings = TensorArchive.FromJson<HrnnSettings>(archive.Metadata["settings"]!);
-        var model = new HrnnModel(settings, archive.Metadata["item_table_size"]!.GetValue<int>())
+        var model = new HrnnModel(settings, archive.Metadata["item_table_size"]!.GetValue<int>(), ModelMetadata.Load(archive.Tensors))
         {
             // Models saved before the mix existed rank by the model alone.
             Reminders = archive.Metadata["reminders"] is { } mix ? TensorArchive.FromJson<ReminderMix>(mix) : ReminderMix.None,

@@ -8,7 +8,7 @@ namespace HrnnPipeline.Training;
 public sealed record StepData(Tensor InputLocal, Tensor TargetColumns, Tensor StartColumns, Tensor ColumnItems,
     Tensor StartColumnItems, Tensor TargetItems, Tensor InputItems, Tensor SessionStart, Tensor UserStart,
     Tensor TargetRows, Tensor StartRows, int Targets, int Starts, Tensor OutcomeTarget, Tensor OutcomeMask,
-    double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase, PartStates.Moves? Parts);
+    double Weight, int Positives, int OutcomeRows, Tensor OutcomeBase, PartStates.Moves? Parts, Tensor? UserRows);
 
 /// <summary>
 /// Builds each training step's tensors from a <see cref="StepChunk"/>: inputs, targets and the shared sampled negatives
@@ -45,7 +45,8 @@ sealed class StepBuilder(HrnnSettings settings, HrnnModel model, double[] sample
 
     /// <summary>Step <paramref name="t"/> of <paramref name="chunk"/>; its items are added to the window's rows, and its
     /// local indices point into them.</summary>
-    public StepData Build(StepChunk chunk, int t)
+    /// <param name="users">Each user block's user index (the dataset's Users), for models that read user metadata.</param>
+    public StepData Build(StepChunk chunk, int t, int[] users)
     {
         int batch = chunk.Batch, s = _s.NSample;
         int Local(int item)
@@ -108,7 +109,16 @@ sealed class StepBuilder(HrnnSettings settings, HrnnModel model, double[] sample
             Upload(startItems), Upload(colItems.AsSpan(0, batch).ToArray()), Upload(startItems.AsSpan(0, batch).ToArray()),
             Upload(sessionStart).unsqueeze(1), Upload(userStart).unsqueeze(1), Upload(targetRows), Upload(startRows), targets, starts,
             Upload(outcomeTarget), Upload(outcomeMask), weight, positives, outcomes, Upload(outcomeBase),
-            _parts.MovesOf(chunk, t, userStart));
+            _parts.MovesOf(chunk, t, userStart), _model.HasUserMetadata ? Upload(UserRows(chunk, t, users)) : null);
+    }
+
+    /// <summary>Each slot's user index at step <paramref name="t"/> (0 for an idle slot, whose state is never read).</summary>
+    internal static long[] UserRows(StepChunk chunk, int t, int[] users)
+    {
+        var rows = new long[chunk.Batch];
+        for (int b = 0; b < rows.Length; b++)
+            if (chunk.User[t * chunk.Batch + b] is var block and >= 0) rows[b] = users[block];
+        return rows;
     }
 
     Tensor Upload(long[] values) => tensor(values).to(_device);

@@ -27,13 +27,13 @@ public static class UserHistories
     }
 
     /// <summary>The histories a model indexed by <paramref name="modelItems"/> is scored from: <see cref="Complete"/>
-    /// where the model knows its items (a refit model), else (a model of the split's item map) the training sessions
+    /// where the model knows its items (a refit model; a model with metadata has items only metadata knows after them), else (a model of the split's item map) the training sessions
     /// followed by the cleaned test sessions, whose items it knows.</summary>
     public static SessionDataset ScoredBy(string folder, IdMap modelItems)
     {
         var complete = Path.Combine(folder, PreparedFiles.Complete);
         var items = Path.Combine(folder, PreparedFiles.CompleteItems);
-        if (File.Exists(complete) && File.Exists(items) && IdMap.Read(items).Ids.AsSpan().SequenceEqual(modelItems.Ids))
+        if (File.Exists(complete) && File.Exists(items) && modelItems.Ids.AsSpan().StartsWith(IdMap.Read(items).Ids))
             return ArrowSessions.Read(complete);
         return Concatenate(ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test)));
     }

@@ -56,7 +56,8 @@ public sealed class PipelineStages(PipelineConfiguration config)
         if (fit.EventCount == 0) throw new PipelineException($"{_work.PreparedFile(PreparedFiles.Fit)}: no training sessions left after the filters");
         // The refit learns from every session, the latest included (the split is for model selection only).
         var (allItems, all) = UserHistories.Complete(_work.Prepared);
-        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, allItems, all, device, _work.Checkpoints, resume, ct);
+        using var trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, allItems, all, device, _work.Checkpoints, resume, ct,
+            MetadataSource.Read(_work.Prepared));
         var result = trained.Result;
         var version = ModelStore.NewVersion(settings);
         var summary = new TrainSummary(version, settings, result.Epochs, result.BestEpoch, result.StoppedEarly,

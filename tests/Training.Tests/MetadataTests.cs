@@ -1,0 +1,142 @@
+using HrnnPipeline.Features;
+using HrnnPipeline.Training;
+using static TorchSharp.torch;
+
+namespace HrnnPipeline.Tests.Training;
+
+/// <summary>
+/// Item and user metadata in the model, on a log whose categories are the users' tastes: items 1..40 fall into four
+/// categories ((i - 1) % 4), user u plays only category u % 4, and items 41..44 (one per category) have metadata but
+/// no event, so only their metadata can place them.
+/// </summary>
+public sealed class MetadataTests
+{
+    const int Categories = 4, Warm = 40, Users = 80;
+
+    static int CategoryOf(int item) => item <= Warm ? (item - 1) % Categories : item - Warm - 1;
+
+    static HrnnSettings Small(ModelKind kind) => new()
+    {
+        Model = kind, SessionHidden = 16, UserHidden = 16, BatchSize = 16, Epochs = 4, Loss = LossKind.CrossEntropy,
+        Optimizer = OptimizerKind.Adam, LearningRate = 0.02, NSample = 16, Patience = 0, DropoutSession = 0, Seed = 2,
+        Reminders = false, Metadata = true,
+    };
+
+    static SessionDataset Sessions()
+    {
+        var rng = new Random(5);
+        return TestData.FromLists([.. Enumerable.Range(0, Users).Select(u => Enumerable.Range(0, 4).Select(_ =>
+            Enumerable.Range(0, 5).Select(_ => 1 + u % Categories + Categories * rng.Next(Warm / Categories)).ToArray()).ToArray())]);
+    }
+
+    static IdMap UserMap => new([.. Enumerable.Range(0, Users).Select(u => $"u{u}")], new long[Users], 0);
+
+    /// <summary>Item metadata (category, price) for items 1..44; with <paramref name="users"/>, each user's favourite.</summary>
+    static MetadataSource Metadata(bool users)
+    {
+        var items = Enumerable.Range(1, Warm + Categories).SelectMany(i => new (string, string, string, double?)[]
+        {
+            ($"i{i}", "category", $"c{CategoryOf(i)}", null),
+            ($"i{i}", "price", $"{i % 7}", i % 7),
+        });
+        var favourites = Enumerable.Range(0, Users).Select(u => ($"u{u}", "favourite", $"c{u % Categories}", (double?)null));
+        return MetadataSource.FromRows([("category", false), ("price", true)], items,
+            users ? [("favourite", false)] : null, users ? favourites : null, users ? UserMap : null);
+    }
+
+    static HrnnTrainer Trained(HrnnSettings settings, MetadataSource? metadata, SessionDataset data)
+    {
+        var trainer = new HrnnTrainer(settings, TestData.Items(Warm), CPU, Directory.CreateTempSubdirectory("hrnn-meta").FullName, metadata);
+        trainer.Train(data, null, resume: false);
+        return trainer;
+    }
+
+    [Fact]
+    public void Without_metadata_the_model_is_the_model_of_metadata_off()
+    {
+        TorchRuntime.EnsureLoaded();
+        var data = Sessions();
+        var settings = Small(ModelKind.HrnnInit);
+        using var none = Trained(settings, null, data);
+        using var off = Trained(settings with { Metadata = false }, Metadata(users: true), data);
+        using var on = Trained(settings, Metadata(users: true), data);
+
+        Assert.Equal(none.Model.named_parameters().Select(p => p.name), off.Model.named_parameters().Select(p => p.name));
+        Assert.Equal(none.Items.TableSize, off.Items.TableSize);
+        foreach (var ((name, a), (_, b)) in none.Model.named_parameters().Zip(off.Model.named_parameters()))
+            Assert.True(a.eq(b).all().item<bool>(), $"parameter {name} differs");
+        // With metadata the model has its metadata parameters and a row for every item only metadata knows.
+        Assert.Contains(on.Model.named_parameters(), p => p.name.Contains("metadata", StringComparison.OrdinalIgnoreCase));
+        Assert.Equal(Warm + Categories + 1, on.Items.TableSize);
+        Assert.Equal(0, on.Items.Counts[^1]);
+    }
+
+    [Fact]
+    public void A_cold_item_with_metadata_is_scored_and_listed_for_the_users_of_its_category()
+    {
+        TorchRuntime.EnsureLoaded();
+        var data = Sessions();
+        using var trainer = Trained(Small(ModelKind.HrnnInit), Metadata(users: false), data);
+        var model = trainer.Model;
+        Assert.True(trainer.Items.TryGetIndex($"i{Warm + 1}", out var firstCold));
+        Assert.Equal(Warm + 1, firstCold);
+
+        // Next-item lists inside a new session of each user's category: k = the category's 10 items and one more.
+        var rng = new Random(9);
+        var test = TestData.FromLists([.. Enumerable.Range(0, Users).Select(u => new[] { new[] { 1 + u % Categories, 1 + u % Categories + Categories * rng.Next(1, 10) } })]);
+        var (joined, evaluated) = UserHistories.Join(data, test);
+        int k = Warm / Categories + 1, listed = 0, lists = 0;
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(joined, 32, k) { EvalSessions = evaluated }, rows =>
+        {
+            for (int r = 0; r < rows.Rank.Length; r++)
+            {
+                if (rows.Position[r] == 0) continue;
+                int category = joined.Users[rows.UserBlock[r]] % Categories;
+                var top = rows.TopK.AsSpan(r * k, k).ToArray();
+                lists++;
+                if (top.Contains(Warm + 1 + category)) listed++;
+                // Never a cold item of another category.
+                Assert.DoesNotContain(top, i => i > Warm && CategoryOf(i) != category);
+            }
+        }, null);
+        Assert.Equal(Users, lists);
+        Assert.True(listed >= lists * 3 / 4, $"the cold item of the user's category was listed in {listed} of {lists} lists");
+        using (no_grad())
+        using (var scores = model.ScoreAll(randn(2, 16)))
+            Assert.True(scores.narrow(1, Warm + 1, Categories).isfinite().all().item<bool>());
+
+        // The model saved and loaded scores alike: its metadata features travel with it.
+        var models = Directory.CreateTempSubdirectory("hrnn-meta-store").FullName;
+        ModelStore.Save(models, "v1", model, trainer.Items, new { });
+        using var loaded = ModelStore.Load(models, "v1", "cpu");
+        using var query = randn(3, 16);
+        using (no_grad())
+            Assert.True(model.ScoreAll(query).allclose(loaded.Model.ScoreAll(query), 1e-5, 1e-6));
+        Assert.Equal(trainer.Items.Ids, loaded.Items.Ids);
+    }
+
+    [Fact]
+    public void User_metadata_starts_a_new_user_from_their_metadata_not_from_zero()
+    {
+        TorchRuntime.EnsureLoaded();
+        var data = Sessions();
+        using var withUsers = Trained(Small(ModelKind.HrnnInit), Metadata(users: true), data);
+        using var withoutUsers = Trained(Small(ModelKind.HrnnInit), Metadata(users: false), data);
+
+        // A user's first step: user start, session start, first item 1; users 0 and 1 have other favourites.
+        (Tensor Initial, Tensor User) First(HrnnModel model)
+        {
+            using var _ = no_grad();
+            using var start = ones(2, 1);
+            var (next, initial) = model.Step(model.InputSource, tensor(new long[] { 1, 1 }), model.ZeroState(2, CPU), start, start,
+                training: false, users: tensor(new long[] { 0, 1 }));
+            return (initial!, next.User!);
+        }
+        var (initial, user) = First(withUsers.Model);
+        Assert.True(user.abs().sum().item<float>() > 0, "the user state starts from zero");
+        Assert.False(initial[0].allclose(initial[1]), "two users of other favourites start their first session alike");
+        var (plainInitial, plainUser) = First(withoutUsers.Model);
+        Assert.Equal(0f, plainUser.abs().sum().item<float>());
+        Assert.True(plainInitial[0].allclose(plainInitial[1]));
+    }
+}
