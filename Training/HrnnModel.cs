@@ -135,10 +135,17 @@ public sealed class HrnnModel : nn.Module
     public ItemRows WithMetadata(Tensor? input, Tensor output, Tensor bias, Tensor? items)
     {
         if (_itemMetadata is null) return new ItemRows(input ?? output, output, bias, false);
+        // A scope of its own: AllItems runs outside any scope (once per inference pass), and a temporary no scope holds
+        // (index.flatten(), values * weight, ...) can be finalized on the GC thread while libtorch still reads it, as
+        // with temporary Scalars (see Scalars): the SIGSEGV of a 3-seed evaluate with metadata on. Only the rows leave it.
+        using var scope = NewDisposeScope();
         var meta = _itemMetadata.Vectors(items);
         var rows = output.Plus(meta);
-        return new ItemRows(input is null ? rows : input.Plus(_metadataToInput!.forward(meta)), rows,
-            bias.Plus(_metadataToBias!.forward(meta).squeeze(1)), true);
+        var inputRows = input is null ? rows : input.Plus(_metadataToInput!.forward(meta));
+        var biasRows = bias.Plus(_metadataToBias!.forward(meta).squeeze(1));
+        scope.MoveToOuter(rows, biasRows);
+        if (!ReferenceEquals(inputRows, rows)) scope.MoveToOuter(inputRows);
+        return new ItemRows(inputRows, rows, biasRows, true);
     }
 
     /// <summary>Every item's rows, computed once for a whole pass over users (inference, scoring).</summary>
@@ -166,9 +173,16 @@ public sealed class HrnnModel : nn.Module
 
     /// <summary>The table the input gates are read from: the input table, or the output table when tied. With item
     /// metadata this is computed per call: a pass over users should read <see cref="AllItems"/> once instead.</summary>
-    public Tensor InputSource => _itemMetadata is null ? InputTable ?? OutputTable
-        : InputTable is null ? OutputTable.Plus(_itemMetadata.Vectors(null))
-        : InputTable.Plus(_metadataToInput!.forward(_itemMetadata.Vectors(null)));
+    public Tensor InputSource
+    {
+        get
+        {
+            if (_itemMetadata is null) return InputTable ?? OutputTable;
+            using var scope = NewDisposeScope(); // holds the temporaries (see WithMetadata)
+            var meta = _itemMetadata.Vectors(null);
+            return scope.MoveToOuter(InputTable is null ? OutputTable.Plus(meta) : InputTable.Plus(_metadataToInput!.forward(meta)));
+        }
+    }
 
     /// <summary>Input gate pre-activations [B, 3H] for items <paramref name="index"/> of <paramref name="table"/>; the user
     /// state is added only where <see cref="FeedsUserEveryStep"/>: to all three gates, to the reset and update gates only
