@@ -17,26 +17,27 @@ public static class UserHistories
     /// of prepared files: every kept session whole, the latest included, with the items only the latest sessions have
     /// (<see cref="PreparedFiles.Complete"/>); in folders prepared before that file existed, the training sessions
     /// followed by the cleaned test sessions, over the split's item map.</summary>
-    public static (IdMap Items, SessionDataset Sessions) Complete(string folder)
-    {
-        var complete = Path.Combine(folder, PreparedFiles.Complete);
-        var items = Path.Combine(folder, PreparedFiles.CompleteItems);
-        if (File.Exists(complete) && File.Exists(items)) return (IdMap.Read(items), ArrowSessions.Read(complete));
-        return (IdMap.Read(Path.Combine(folder, PreparedFiles.Items)), Concatenate(
-            ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test))));
-    }
+    public static (IdMap Items, SessionDataset Sessions) Complete(string folder) =>
+        CompleteItems(folder) is { } items
+            ? (items, ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Complete)))
+            : (IdMap.Read(Path.Combine(folder, PreparedFiles.Items)), TrainThenTest(folder));
 
     /// <summary>The histories a model indexed by <paramref name="modelItems"/> is scored from: <see cref="Complete"/>
-    /// where the model knows its items (a refit model; a model with metadata has items only metadata knows after them), else (a model of the split's item map) the training sessions
-    /// followed by the cleaned test sessions, whose items it knows.</summary>
-    public static SessionDataset ScoredBy(string folder, IdMap modelItems)
-    {
-        var complete = Path.Combine(folder, PreparedFiles.Complete);
-        var items = Path.Combine(folder, PreparedFiles.CompleteItems);
-        if (File.Exists(complete) && File.Exists(items) && modelItems.Ids.AsSpan().StartsWith(IdMap.Read(items).Ids))
-            return ArrowSessions.Read(complete);
-        return Concatenate(ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test)));
-    }
+    /// where the model knows its items (a refit model; a model with metadata has items only metadata knows after them),
+    /// else (a model of the split's item map) the training sessions followed by the cleaned test sessions, whose items it knows.</summary>
+    public static SessionDataset ScoredBy(string folder, IdMap modelItems) =>
+        CompleteItems(folder) is { } items && modelItems.Ids.AsSpan().StartsWith(items.Ids)
+            ? ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Complete))
+            : TrainThenTest(folder);
+
+    /// <summary>The complete dataset's item map, or null where the folder has no complete dataset.</summary>
+    static IdMap? CompleteItems(string folder) =>
+        File.Exists(Path.Combine(folder, PreparedFiles.Complete)) && File.Exists(Path.Combine(folder, PreparedFiles.CompleteItems))
+            ? IdMap.Read(Path.Combine(folder, PreparedFiles.CompleteItems))
+            : null;
+
+    static SessionDataset TrainThenTest(string folder) =>
+        Concatenate(ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Train)), ArrowSessions.Read(Path.Combine(folder, PreparedFiles.Test)));
 
     /// <summary>Every user of either dataset, with their sessions of <paramref name="first"/> then of <paramref name="second"/>.</summary>
     public static SessionDataset Concatenate(SessionDataset first, SessionDataset second) =>
