@@ -73,6 +73,8 @@ public sealed record EvaluationReport(
     IReadOnlyList<SliceMetrics> SessionStart)
 {
     public string? ModelVersion { get; init; }
+    /// <summary>How the test sessions were chosen (the paper's split, or a cold-start split by time).</summary>
+    public string? Split { get; init; }
     /// <summary>Per model, when the test split has outcome values (<see cref="OutcomeEvaluation"/>); null otherwise.</summary>
     public IReadOnlyList<OutcomeResult>? Outcomes { get; init; }
 }

@@ -62,6 +62,7 @@ public static class EvaluationWriter
                 ["reference_model"] = report.Options.ReferenceModel,
             },
         };
+        if (report.Split is { } split) root["protocol"]!["split"] = split;
         if (report.ModelVersion is { } version) root["model_version"] = version;
         var results = new JsonArray();
         foreach (var r in report.Results)
@@ -128,6 +129,7 @@ public static class EvaluationWriter
         if (report.ModelVersion is { } version)
             md.AppendLine($"Model version `{version}` is evaluated as stored (its weights and reminder mix, not retrained).").AppendLine();
         md.AppendLine("## Dataset").AppendLine();
+        if (report.Split is { } split) md.AppendLine($"Test sessions: {split}.").AppendLine();
         md.AppendLine("| users | items | train sessions | train events | test sessions | test events |");
         md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
         md.AppendLine(Inv($"| {d.Users:N0} | {d.Items:N0} | {d.TrainSessions:N0} | {d.TrainEvents:N0} | {d.TestSessions:N0} | {d.TestEvents:N0} |"));
@@ -195,7 +197,9 @@ public static class EvaluationWriter
                 ? $"## By user history length (training sessions, threshold {options.HistoryThreshold})"
                 : breakdown.Name == Evaluator.PositionBreakdown
                     ? "## By position in the session"
-                    : $"## By {breakdown.Name}").AppendLine();
+                    : breakdown.Name == Evaluator.ColdItemsBreakdown
+                        ? "## Cold items (targets no training event has)"
+                        : $"## By {breakdown.Name}").AppendLine();
             header = ["model", "bucket", "predictions"];
             foreach (int k in ks) { header.Add($"Recall@{k}"); header.Add($"MRR@{k}"); }
             var seedsOf = report.Results.ToDictionary(r => r.Model, r => r.Seeds);

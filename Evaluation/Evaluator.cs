@@ -12,6 +12,7 @@ public static class Evaluator
 {
     public const string HistoryLengthBreakdown = "history_length";
     public const string PositionBreakdown = "position";
+    public const string ColdItemsBreakdown = "cold_items";
 
     /// <summary>
     /// Fits <paramref name="ranker"/> on <paramref name="train"/> and ranks every prediction of
@@ -121,6 +122,22 @@ public static class Evaluator
             BreakdownOf(HistoryLengthBreakdown, historyBuckets),
             BreakdownOf(PositionBreakdown, positionBuckets),
         };
+        // A cold-start split: targets no training event has, ranked in the whole catalogue and among the cold items
+        // alone (how well a model orders new items, the list cold-item slots draw from), and the rest.
+        var cold = Ranking.ColdItems(items.Counts);
+        if (cold.Length > 0)
+        {
+            var isCold = new bool[items.TableSize];
+            foreach (int i in cold) isCold[i] = true;
+            var amongCold = next.ToDictionary(m => m.Key, m => m.Value
+                .Select(run => run.Where(p => isCold[p.Target]).Select(p => p with { Rank = p.ColdRank ?? cold.Length }).ToList()).ToList());
+            breakdowns.Add(new Breakdown(ColdItemsBreakdown,
+            [
+                ("cold, full ranking", Slices(next, p => isCold[p.Target])),
+                ($"cold, among the {cold.Length:N0} cold items", Slices(amongCold, _ => true)),
+                ("warm", Slices(next, p => !isCold[p.Target])),
+            ]));
+        }
 
         var sessionStart = new List<SliceMetrics>();
         foreach (var (model, modelRuns) in models)
@@ -131,10 +148,11 @@ public static class Evaluator
         }
         return new EvaluationReport(dataset, options, results, breakdowns, sessionStart) { Outcomes = outcomes };
 
-        Breakdown BreakdownOf(string name, (string Label, Func<Prediction, bool> Filter)[] buckets) => new(name,
-            buckets.Select(b => (b.Label, (IReadOnlyList<SliceMetrics>)models.Keys
-                .Select(m => new SliceMetrics(m, Aggregate(next[m], b.Filter, ks, popularity, withCount: true)))
-                .ToList())).ToList());
+        Breakdown BreakdownOf(string name, (string Label, Func<Prediction, bool> Filter)[] buckets) =>
+            new(name, buckets.Select(b => (b.Label, Slices(next, b.Filter))).ToList());
+
+        IReadOnlyList<SliceMetrics> Slices(Dictionary<string, List<List<Prediction>>> byModel, Func<Prediction, bool> filter) =>
+            models.Keys.Select(m => new SliceMetrics(m, Aggregate(byModel[m], filter, ks, popularity, withCount: true))).ToList();
     }
 
     /// <summary>Runs per model in order of first appearance; a (model, seed) given twice is a caller error.</summary>

@@ -22,6 +22,8 @@ public interface IRanker
 /// <see cref="NaNScore"/>: the model scored the target NaN, so it ranks last (N); the evaluation counts these.
 /// <see cref="Outcome"/>: the target event's value when the test split has values (set by the evaluator);
 /// <see cref="Predicted"/>: a value head's prediction for the target (binary, regression models).
+/// <see cref="ColdRank"/>: where the target is a cold item (no training event: <c>IdMap.Counts</c> 0, as in
+/// <c>evaluate --cold-start</c>), its conservative rank among the cold items alone, the list a cold-item slot draws from.
 /// </summary>
 public readonly record struct Prediction(int UserIdx, int Position, int Target, int Rank, int[] TopK, bool NaNScore = false,
-    float? Outcome = null, float? Predicted = null);
+    float? Outcome = null, float? Predicted = null, int? ColdRank = null);

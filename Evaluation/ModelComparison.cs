@@ -22,6 +22,9 @@ public static class ModelComparison
     /// <summary>The paper's baselines and, on request only, the session-aware ones (V-SKNN and SR families).</summary>
     public static IReadOnlyList<string> Baselines { get; } = [.. PaperBaselines, .. BaselineRankers.SessionAwareNames];
 
+    /// <summary>Every baseline a run may name: the above and, with item metadata, the metadata popularity one.</summary>
+    public static IReadOnlyList<string> AllBaselines { get; } = [.. Baselines, MetadataPopRanker.ModelName];
+
     /// <summary>The RNN family, trained once per seed.</summary>
     public static IReadOnlyList<string> Rnns { get; } = ["rnn", "rnn-concat", "hrnn-init", "hrnn-all"];
 
@@ -37,15 +40,20 @@ public static class ModelComparison
     /// every model is tested against the strongest baseline that ran (by next-item MRR@5), else against rnn.
     /// </summary>
     public static EvaluationReport Run(WorkDirectory work, IReadOnlyCollection<string> names, TunedPreset? tuned,
-        IReadOnlyList<TrainedModel> trained, int seeds, string? version, string device, double? minOutcome, CancellationToken ct)
+        IReadOnlyList<TrainedModel> trained, int seeds, string? version, string device, double? minOutcome, CancellationToken ct,
+        EvaluationSplits? splits = null)
     {
-        var items = IdMap.Read(work.PreparedFile(PreparedFiles.Items));
-        var train = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Train));
-        var fit = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Fit));
-        var valid = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Valid));
-        var test = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Test));
+        splits ??= EvaluationSplits.Prepared(work);
+        var (items, train, fit, valid, test) = (splits.Items, splits.Train, splits.Fit, splits.Valid, splits.Test);
         var runs = new List<ModelRun>();
         var metadata = MetadataSource.Read(work.Prepared);
+        if (names.Contains(MetadataPopRanker.ModelName))
+        {
+            if (metadata?.Items is not { } itemMetadata)
+                throw new PipelineException($"--models {MetadataPopRanker.ModelName}: the prepared data has no item metadata (give --items FILE)");
+            runs.Add(Evaluator.Run(new MetadataPopRanker(itemMetadata), 1, train, test, items, Protocol, ct,
+                settings: "categorical item metadata, the user's history and session so far"));
+        }
         foreach (var name in Baselines.Where(names.Contains))
             runs.Add(tuned is { IsRnn: false } && tuned.Model == name
                 ? Evaluator.Run(tuned.Baseline(), 1, train, test, items, Protocol, ct, settings: tuned.Describe())
@@ -71,7 +79,10 @@ public static class ModelComparison
         }
         if (version is not null) runs.Add(EvaluateStored(work, version, device, train, test, items, ct));
         var options = Protocol with { ReferenceModel = BestBaseline(runs) ?? Protocol.ReferenceModel };
-        return Evaluator.Summarise(DatasetStats.Of(train, test, items), train, items, runs, options) with { ModelVersion = version };
+        return Evaluator.Summarise(DatasetStats.Of(train, test, items), train, items, runs, options) with
+        {
+            ModelVersion = version, Split = splits.Description,
+        };
     }
 
     /// <summary>The version <paramref name="version"/> names (latest: the newest trained), checked before any stage
@@ -133,7 +144,7 @@ public static class ModelComparison
     }
 
     static string? BestBaseline(IReadOnlyList<ModelRun> runs) => runs
-        .Where(r => Baselines.Contains(r.Model))
+        .Where(r => AllBaselines.Contains(r.Model))
         .Select(r => (r.Model, Mrr5: r.Predictions.Where(p => p.Position >= 1).Select(p => p.Rank <= 5 ? 1.0 / p.Rank : 0).DefaultIfEmpty().Average()))
         .OrderByDescending(x => x.Mrr5).Select(x => x.Model).FirstOrDefault();
 }

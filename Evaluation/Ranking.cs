@@ -37,6 +37,28 @@ public static class Ranking
         return count;
     }
 
+    /// <summary>The items of a catalogue with no training event (<c>IdMap.Counts</c> 0), the cold items of a
+    /// cold-start split; empty in the standard protocol, whose catalogue is the training items.</summary>
+    public static int[] ColdItems(ReadOnlySpan<long> counts)
+    {
+        var cold = new List<int>();
+        for (int i = 1; i < counts.Length; i++)
+            if (counts[i] == 0) cold.Add(i);
+        return [.. cold];
+    }
+
+    /// <summary>The conservative rank of <paramref name="target"/> among <paramref name="among"/> only (NaN lowest, as
+    /// in <see cref="ConservativeRank"/>).</summary>
+    public static int ConservativeRankAmong(ReadOnlySpan<float> scores, int target, ReadOnlySpan<int> among)
+    {
+        float t = scores[target];
+        if (float.IsNaN(t)) return among.Length;
+        int count = 0;
+        foreach (int item in among)
+            if (scores[item] >= t) count++;
+        return count;
+    }
+
     /// <summary>The <paramref name="k"/> best items, best first; equal scores go to the lower item index.</summary>
     public static int[] TopK(ReadOnlySpan<float> scores, int k)
     {

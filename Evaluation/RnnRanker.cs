@@ -13,6 +13,8 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
     torch.Device device, string? name = null) : IRanker, IDisposable
 {
     TrainedModel? _trained;
+    int _catalogue;
+    int[] _cold = [];
 
     /// <summary>The model's name, or the caller's (e.g. "default" for what `run` trains).</summary>
     public string Name => name ?? HrnnSettings.ModelName(settings.Model);
@@ -38,29 +40,35 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
     public void Fit(SessionDataset train, IdMap items)
     {
         if (_trained is not null) return;
+        _catalogue = items.TableSize;
+        _cold = Ranking.ColdItems(items.Counts);
         _trained = HrnnTrainer.TrainAndRefit(settings, items, fit, valid, items, train, device, checkpointDir, resume: false, metadata: Metadata);
         Result = _trained.Result;
     }
 
     public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct) =>
-        RankWith(_trained?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK, ct,
-            MinOutcome);
+        RankWith(_trained?.Model ?? throw new InvalidOperationException("Fit must run before Rank"), device, history, test, topK,
+            _catalogue, ct, MinOutcome, _cold);
 
     /// <summary>Binary and regression models: items predicted below this rank after all others (null: the mode's default).</summary>
     public double? MinOutcome { get; init; }
 
-    /// <summary>Every test prediction of a trained model, each user's history run through it first.</summary>
+    /// <summary>Every test prediction of a trained model, each user's history run through it first, ranked among the
+    /// evaluated catalogue's <paramref name="catalogue"/> table rows (as the baselines rank), not the items only
+    /// metadata knows after them.</summary>
     internal static IEnumerable<Prediction> RankWith(HrnnModel model, torch.Device device, SessionDataset history, SessionDataset test,
-        int topK, CancellationToken ct, double? minOutcome = null)
+        int topK, int catalogue, CancellationToken ct, double? minOutcome = null, int[]? cold = null)
     {
         var settings = model.Settings;
         var (data, evaluated) = UserHistories.Join(history, test);
         var predictions = new List<Prediction>();
+        var isCold = new HashSet<int>(cold ?? []);
         bool starts = RanksSessionStart(settings);
         new HrnnInference(model, device).Run(
             new HrnnInference.Request(data, Math.Max(settings.BatchSize, 256), topK)
             {
-                EvalSessions = evaluated, MinOutcome = OutcomeFilter.Threshold(settings, minOutcome),
+                EvalSessions = evaluated, MinOutcome = OutcomeFilter.Threshold(settings, minOutcome), RankedItems = catalogue,
+                ColdItems = cold,
             },
             rows =>
             {
@@ -69,7 +77,8 @@ public sealed class RnnRanker(HrnnSettings settings, SessionDataset fit, Session
                     if (rows.Position[i] == 0 && !starts) continue;
                     predictions.Add(new Prediction(data.Users[rows.UserBlock[i]], rows.Position[i], rows.Target[i],
                         (int)rows.Rank[i], rows.TopK.AsSpan(i * rows.K, rows.K).ToArray(), rows.NaNTarget[i],
-                        Predicted: rows.Predicted?[i]));
+                        Predicted: rows.Predicted?[i],
+                        ColdRank: rows.RankAmongCold is { } among && isCold.Contains(rows.Target[i]) ? (int)among[i] : null));
                 }
             }, null, ct);
         // The harness pairs predictions across models by (user, position): keep a stable order.

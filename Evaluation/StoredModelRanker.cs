@@ -12,6 +12,8 @@ namespace HrnnPipeline.Evaluation;
 public sealed class StoredModelRanker : IRanker, IDisposable
 {
     readonly ModelStore.LoadedModel _loaded;
+    readonly int _catalogue;
+    readonly int[] _cold;
 
     public StoredModelRanker(ModelStore.LoadedModel loaded, IdMap preparedItems)
     {
@@ -20,6 +22,8 @@ public sealed class StoredModelRanker : IRanker, IDisposable
             throw new PipelineException(
                 $"model version {loaded.Version} was trained on another item map ({loaded.Items.Count:N0} items) than the prepared data ({preparedItems.Count:N0}); evaluate it on the data it was trained on");
         _loaded = loaded;
+        _catalogue = preparedItems.TableSize;
+        _cold = Ranking.ColdItems(preparedItems.Counts);
     }
 
     /// <summary>The version id: the report's row and the evaluation's <c>model_version</c>.</summary>
@@ -35,7 +39,7 @@ public sealed class StoredModelRanker : IRanker, IDisposable
     }
 
     public IEnumerable<Prediction> Rank(SessionDataset history, SessionDataset test, int topK, CancellationToken ct) =>
-        RnnRanker.RankWith(_loaded.Model, _loaded.Device, history, test, topK, ct);
+        RnnRanker.RankWith(_loaded.Model, _loaded.Device, history, test, topK, _catalogue, ct, cold: _cold);
 
     public void Dispose() => _loaded.Dispose();
 }

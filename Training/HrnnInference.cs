@@ -7,9 +7,10 @@ namespace HrnnPipeline.Training;
 /// <summary>Next-item predictions of one chunk: for each, the conservative full-catalogue rank of the target
 /// (number of items scoring at least as high), the model's top-k and its own log loss (full softmax) of the target.
 /// <see cref="NaNTarget"/>: the target's score was NaN, so it ranks last (the catalogue size).
-/// <see cref="Predicted"/>: the value head's prediction for the target (binary: P(value &gt; 0)), null without a head.</summary>
+/// <see cref="Predicted"/>: the value head's prediction for the target (binary: P(value &gt; 0)), null without a head.
+/// <see cref="RankAmongCold"/>: with the request's cold items, the target's conservative rank among them alone.</summary>
 public sealed record PredictionRows(int[] UserBlock, int[] Position, int[] Target, long[] Rank, int[] TopK, int K, float[] LogLoss,
-    bool[] NaNTarget, float[]? Predicted = null);
+    bool[] NaNTarget, float[]? Predicted = null, long[]? RankAmongCold = null);
 
 /// <summary>States at the end of each captured user's history: the user state c_u, the next session's initial
 /// state s_0, and the top-k for that session's start. With seen items excluded, a user with fewer than k unseen items
@@ -49,6 +50,11 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         /// <summary>Models with a value head: items predicted below this rank after every other item (evaluation)
         /// and are left out of captured lists (scoring). Null: no filter.</summary>
         public double? MinOutcome { get; init; }
+        /// <summary>Rank and list only table rows 0..RankedItems-1 (evaluation: the prepared catalogue, which the
+        /// baselines rank); null: every row, items only metadata knows included.</summary>
+        public int? RankedItems { get; init; }
+        /// <summary>Cold items (a cold-start evaluation): every prediction also gets its rank among these alone.</summary>
+        public int[]? ColdItems { get; init; }
     }
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
@@ -59,12 +65,16 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         var order = request.UserOrder ?? Enumerable.Range(0, data.UserCount).ToArray();
         var batcher = new UserParallelBatcher(data, model.Settings.Model, request.BatchSize, order,
             request.EvalSessions, request.CaptureFinal);
-        int k = Math.Min(request.TopK, model.ItemTableSize - 1);
+        int width = request.RankedItems ?? model.ItemTableSize;
+        if (width < 2 || width > model.ItemTableSize)
+            throw new ArgumentOutOfRangeException(nameof(request), $"ranked items {width}: outside 2..{model.ItemTableSize}");
+        int k = Math.Min(request.TopK, width - 1);
         using var _ = no_grad();
         // With metadata, every item's rows are computed once for the pass (without, these are the parameters).
         using var items = model.AllItems();
         var state = model.ZeroState(request.BatchSize, device);
-        var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, model.ItemTableSize);
+        using var cold = request.ColdItems is { Length: > 0 } coldItems ? tensor(coldItems.Select(i => (long)i).ToArray()).to(device) : null;
+        var mixer = model.Reminders.IsNone && request.Fit is null ? null : new ReminderMixer(data, width);
         var baseline = OutcomeTraining.UsesBaseline(model.Settings) ? new OutcomeBaseline(data) : null;
         long fed = 0;
         foreach (var chunk in batcher.Chunks(StepsPerChunk, narrowTail: true))
@@ -144,10 +154,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             if (onPredictions is not null && predTarget.Count > 0)
                 onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
                     predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
-                    request.MinOutcome, baseline is null ? null : predBase.ToArray(), items));
+                    request.MinOutcome, baseline is null ? null : predBase.ToArray(), items, width, cold));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
-                    request.MinOutcome, baseline is null ? null : capBase.ToArray(), items));
+                    request.MinOutcome, baseline is null ? null : capBase.ToArray(), items, width));
             if (request.Progress is { } progress)
             {
                 fed += chunk.Event.Take(chunk.Steps * batch).Count(e => e >= 0);
@@ -194,18 +204,20 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     Tensor? Bases(float[]? bases, int start, int n) => bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device);
 
     PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
-        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases, HrnnModel.ItemRows items)
+        HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases, HrnnModel.ItemRows items,
+        int width, Tensor? cold)
     {
         var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
         var nanTarget = new bool[targets.Length];
         var topK = new int[targets.Length * k];
         var logLoss = new float[targets.Length];
+        var amongCold = cold is null ? null : new long[targets.Length];
         for (int start = 0; start < targets.Length; start += _scoreBlock)
         {
             int n = Math.Min(_scoreBlock, targets.Length - start);
             using var scope = NewDisposeScope();
-            var scores = model.ScoreAll(queries.narrow(0, start, n), items);
+            var scores = Ranked(model.ScoreAll(queries.narrow(0, start, n), items), width);
             var target = tensor(targets.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray()).to(device).unsqueeze(1);
             var rows = history.AsSpan(start, n);
             if (fit is not null) fit.Add(mixer!, scores, target, rows);
@@ -216,18 +228,22 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 var values = model.OutcomeAll(outcomeQueries.narrow(0, start, n),
                     bases is null ? null : tensor(bases.AsSpan(start, n).ToArray()).to(device));
                 values.gather(1, target).squeeze(1).cpu().data<float>().CopyTo(predicted!, start);
-                if (minOutcome is { } min) accepted = values.ge(min);
+                if (minOutcome is { } min) accepted = Ranked(values, width).ge(min);
             }
             (accepted is null ? ConservativeRanks(ranked, target) : OutcomeFilter.Ranks(ranked, target, accepted))
                 .cpu().data<long>().CopyTo(ranks, start);
             ranked.gather(1, target).squeeze(1).isnan().cpu().data<bool>().CopyTo(nanTarget, start);
+            if (cold is not null) RanksAmong(ranked, target, cold).cpu().data<long>().CopyTo(amongCold!, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
             scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }
-        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget, predicted);
+        return new PredictionRows(users, positions, targets, ranks, topK, k, logLoss, nanTarget, predicted, amongCold);
     }
+
+    /// <summary>The first <paramref name="width"/> columns of [rows, items] scores (all of them at full width).</summary>
+    static Tensor Ranked(Tensor scores, int width) => scores.shape[1] == width ? scores : scores.narrow(1, 0, width);
 
     /// <summary>
     /// Conservative full-catalogue rank of each row's target (<paramref name="target"/>: [rows, 1]): the number of
@@ -244,8 +260,16 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         return where(targetScore.squeeze(1).isnan(), tensor(catalogue, device: scores.device), ahead);
     }
 
+    /// <summary>Each row's conservative rank of its target among the items <paramref name="among"/> only (NaN lowest).</summary>
+    static Tensor RanksAmong(Tensor scores, Tensor target, Tensor among)
+    {
+        var targetScore = scores.gather(1, target);
+        var ahead = scores.index_select(1, among).ge(targetScore).sum(1);
+        return where(targetScore.squeeze(1).isnan(), tensor(among.shape[0], device: scores.device), ahead);
+    }
+
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases, HrnnModel.ItemRows items)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases, HrnnModel.ItemRows items, int width)
     {
         var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
@@ -259,13 +283,13 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             int n = Math.Min(_scoreBlock, users.Length - start);
             using var scope = NewDisposeScope();
             var states = session.narrow(0, start, n);
-            var modelScores = model.ScoreAll(model.HasStartHead ? model.StartQuery(states) : states, items);
+            var modelScores = Ranked(model.ScoreAll(model.HasStartHead ? model.StartQuery(states) : states, items), width);
             var scores = mixer?.Mix(modelScores, history.AsSpan(start, n), model.Reminders) ?? modelScores;
             // The mix turns the padding's -inf into probability 0, a tie with underflowed items: never list it.
             scores.index_fill_(1, padding, Scalars.NegativeInfinity);
             // Items the model expects the user to reject or rate low never enter the list (their slots stay empty).
             if (topValues is not null && minOutcome is { } min)
-                scores = scores.masked_fill(model.OutcomeAll(states, Bases(bases, start, n)).ge(min).logical_not(), Scalars.NegativeInfinity);
+                scores = scores.masked_fill(Ranked(model.OutcomeAll(states, Bases(bases, start, n)), width).ge(min).logical_not(), Scalars.NegativeInfinity);
             if (excludeFrom is null)
             {
                 var (values, indexes) = scores.topk(k, 1);
@@ -273,11 +297,11 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                 values.cpu().data<float>().CopyTo(topScores, start * k);
                 continue;
             }
-            var seen = SeenMask(users.AsSpan(start, n), excludeFrom, out var seenCount);
+            var seen = SeenMask(users.AsSpan(start, n), excludeFrom, width, out var seenCount);
             var (unseenValues, unseenIndexes) = scores.masked_fill(seen, Scalars.NegativeInfinity).topk(k, 1);
             unseenIndexes.to_type(ScalarType.Int32).cpu().data<int>().CopyTo(topK, start * k);
             unseenValues.cpu().data<float>().CopyTo(topScores, start * k);
-            int catalogue = model.ItemTableSize - 1;
+            int catalogue = width - 1;
             if (!seenCount.Any(c => catalogue - c < k)) continue;
             // Fewer unseen items than k: the list goes on with the best-scored seen items, so nobody's list is short.
             var (seenValues, seenIndexes) = scores.masked_fill(seen.logical_not(), Scalars.NegativeInfinity).topk(k, 1);
@@ -301,7 +325,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     /// <summary>[rows, items] true where the row's user has consumed the item; <paramref name="seenCount"/>: how many
     /// distinct catalogue items each has consumed.</summary>
-    Tensor SeenMask(ReadOnlySpan<int> users, SessionDataset data, out int[] seenCount)
+    Tensor SeenMask(ReadOnlySpan<int> users, SessionDataset data, int width, out int[] seenCount)
     {
         var rows = new List<long>();
         var cols = new List<long>();
@@ -315,12 +339,12 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             for (int e = first; e < last; e++)
             {
                 int item = data.Items[e];
-                if ((uint)(item - 1) >= (uint)(model.ItemTableSize - 1) || !distinct.Add(item)) continue;
+                if ((uint)(item - 1) >= (uint)(width - 1) || !distinct.Add(item)) continue;
                 rows.Add(r); cols.Add(item);
             }
             seenCount[r] = distinct.Count;
         }
-        var seen = zeros(users.Length, model.ItemTableSize, ScalarType.Bool, device: device);
+        var seen = zeros(users.Length, width, ScalarType.Bool, device: device);
         if (rows.Count > 0)
             seen.index_put_(ones(rows.Count, ScalarType.Bool, device: device), tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
         return seen;

@@ -107,12 +107,13 @@ public sealed class HrnnModel : nn.Module
             if (_itemMetadata.Rows != n) throw new ArgumentException($"item metadata has {_itemMetadata.Rows} rows; the item tables {n}");
             if (InputTable is not null) _metadataToInput = nn.Linear(h, InputTable.shape[1], hasBias: false);
             _metadataToBias = nn.Linear(h, 1, hasBias: false);
-            if (metadata.ColdFrom is { } cold && cold < n)
+            if (metadata.ColdRows is { Length: > 0 } cold)
                 using (no_grad())
                 {
-                    // Rows of items no session has: never trained, so metadata alone represents them.
-                    InputTable?.narrow(0, cold, n - cold).zero_();
-                    OutputTable.narrow(0, cold, n - cold).zero_();
+                    // Rows of items no training session has: never trained, so metadata alone represents them.
+                    using var rows = tensor(cold.Select(i => (long)i).ToArray());
+                    InputTable?.index_fill_(0, rows, Scalars.IntZero);
+                    OutputTable.index_fill_(0, rows, Scalars.IntZero);
                 }
         }
         if (metadata?.Users is { } users && settings.HasUserGru) _userMetadata = users(u);

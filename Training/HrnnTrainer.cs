@@ -53,6 +53,8 @@ public sealed class HrnnTrainer : IDisposable
     public HrnnModel Model { get; }
     /// <summary>The item map the model's tables are indexed by.</summary>
     public IdMap Items => _items;
+    // The rows of the map the trainer was given (validation ranks these), before the items only metadata knows.
+    readonly int _trainedItems;
     // The item tables in optimiser order, and which of them hold the output embeddings and biases.
     readonly Parameter[] _tables;
     readonly int _outputSlot, _biasSlot, _outcomeSlot, _outcomeBiasSlot;
@@ -75,7 +77,8 @@ public sealed class HrnnTrainer : IDisposable
         _checkpointDir = checkpointDir;
         Directory.CreateDirectory(checkpointDir);
         manual_seed(settings.Seed);
-        Model = new HrnnModel(settings, _items.TableSize, ModelMetadata.For(settings, metadata, _items, items.TableSize));
+        _trainedItems = items.TableSize;
+        Model = new HrnnModel(settings, _items.TableSize, ModelMetadata.For(settings, metadata, _items));
         Model.to(device);
         var tables = Model.ItemTables().ToList();
         _tables = tables.Select(t => t.Param).ToArray();
@@ -365,7 +368,10 @@ public sealed class HrnnTrainer : IDisposable
         double loss = 0, hits = 0, rr = 0;
         long n = 0;
         new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1)
-            { EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events") },
+            {
+                EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events"),
+                RankedItems = _trainedItems,
+            },
             rows =>
             {
                 for (int i = 0; i < rows.Rank.Length; i++)
@@ -388,7 +394,8 @@ public sealed class HrnnTrainer : IDisposable
         using var threads = TorchRuntime.AllCores();
         var fit = new ReminderFit(_s.ValidationCutoff);
         new HrnnInference(Model, _device).Run(
-            new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated, Fit = fit }, _ => { }, null, ct);
+            new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated, Fit = fit, RankedItems = _trainedItems },
+            _ => { }, null, ct);
         Model.train();
         var best = fit.Best();
         if (!ProgressReporter.Quiet) Console.Error.WriteLine($"reminders chosen on validation: {best}");

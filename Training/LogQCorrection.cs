@@ -26,10 +26,15 @@ public sealed class LogQCorrection : IDisposable
         _sampled = tensor(LogProbabilities(sampleAlpha)).to(device);
     }
 
-    /// <summary>Unnormalised draw weights count^alpha per item id (at least 1 each; 0 for the padding): the extra
-    /// negatives are drawn in proportion to them (GRU4Rec's sample_alpha), and alpha 1 is the data's own distribution.</summary>
-    public static double[] DrawWeights(IReadOnlyList<long> counts, double alpha) =>
-        [.. counts.Select((c, i) => i == 0 ? 0 : Math.Pow(Math.Max(c, 1), alpha))];
+    /// <summary>Unnormalised draw weights count^alpha per item id (0 for the padding): the extra negatives are drawn in
+    /// proportion to them (GRU4Rec's sample_alpha), and alpha 1 is the data's own distribution. An item no training event
+    /// has (a cold item) is never drawn, so its id row stays untrained and metadata alone represents it; a map with no
+    /// counts at all (hand-made ones) draws every item alike.</summary>
+    public static double[] DrawWeights(IReadOnlyList<long> counts, double alpha)
+    {
+        bool none = counts.Skip(1).All(c => c <= 0);
+        return [.. counts.Select((c, i) => i == 0 ? 0 : none ? 1 : c <= 0 ? 0 : Math.Pow(c, alpha))];
+    }
 
     /// <summary>Per column: the first <paramref name="inBatch"/> columns are in-batch targets, the rest sampled.</summary>
     public Tensor For(Tensor columnItems, int inBatch)

@@ -29,6 +29,13 @@ public sealed class MetadataSource
         /// <summary>Ids with at least one value, in ordinal order.</summary>
         public IEnumerable<string> Ids => ById.Keys.Order(StringComparer.Ordinal);
         public bool Has(string id) => ById.ContainsKey(id);
+
+        /// <summary>The id's categorical values as "field=value" keys (a multi-value gives several), none without metadata.</summary>
+        public IReadOnlyList<string> CategoricalKeys(string id) =>
+            ById.TryGetValue(id, out var fields)
+                ? Fields.Where(f => !f.Numeric && fields.ContainsKey(f.Name))
+                    .SelectMany(f => fields[f.Name].Select(v => $"{f.Name}={v.Value}")).ToList()
+                : [];
     }
 
     MetadataSource(Table? items, Table? users, IdMap? userMap)

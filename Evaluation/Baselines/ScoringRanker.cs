@@ -16,15 +16,24 @@ public abstract class ScoringRanker : IRanker
     public abstract bool CanRankSessionStart { get; }
     /// <summary>Catalogue size N, known after <see cref="Fit"/>.</summary>
     protected int CatalogueSize { get; private set; }
+    /// <summary>The catalogue's id map, known after <see cref="Fit"/>.</summary>
+    protected IdMap? Catalogue { get; private set; }
     public int? MaxDegreeOfParallelism { get; init; }
+    // Items no training event has (a cold-start split); targets among them also get their rank among them.
+    int[] _cold = [];
+    bool[] _isCold = [];
 
     public void Fit(SessionDataset train, IdMap items)
     {
         CatalogueSize = items.TableSize - 1;
+        Catalogue = items;
         foreach (int item in train.Items)
             if ((uint)(item - 1) >= (uint)CatalogueSize)
                 throw new PipelineException(
                     $"{Name}: training item index {item} is outside the catalogue 1..{CatalogueSize}");
+        _cold = Ranking.ColdItems(items.Counts);
+        _isCold = new bool[items.TableSize];
+        foreach (int i in _cold) _isCold[i] = true;
         FitModel(train, CatalogueSize);
     }
 
@@ -74,7 +83,8 @@ public abstract class ScoringRanker : IRanker
                     int target = items[t];
                     scorer.Score(items[..t], scores);
                     predictions.Add(new Prediction(user, t, target,
-                        Ranking.ConservativeRank(scores, target), Ranking.TopK(scores, topK), float.IsNaN(scores[target])));
+                        Ranking.ConservativeRank(scores, target), Ranking.TopK(scores, topK), float.IsNaN(scores[target]),
+                        ColdRank: _isCold[target] ? Ranking.ConservativeRankAmong(scores, target, _cold) : null));
                 }
             }
             return predictions;

@@ -4,15 +4,19 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using HrnnPipeline.Features;
 using HrnnPipeline.ServiceDefaults;
+using HrnnPipeline.Training;
 
 namespace HrnnPipeline.Evaluation.Tuning;
 
 /// <summary>
 /// What a search may see: the fit split (training), the validation split (each user's last training session,
-/// scored with the user's fit sessions as history) and the catalogue. There is no test split here by construction.
+/// scored with the user's fit sessions as history), the catalogue and its metadata (which an RNN trial reads as
+/// `evaluate` and `run` do). There is no test split here by construction.
 /// </summary>
 public sealed record TuningData(SessionDataset Fit, SessionDataset Valid, IdMap Items)
 {
+    public MetadataSource? Metadata { get; init; }
+
     /// <summary>A short hash of the splits' contents: a trials file is only resumed on the data it was run on.</summary>
     public string Fingerprint()
     {

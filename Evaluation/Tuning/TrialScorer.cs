@@ -21,7 +21,10 @@ public sealed class TrialScorer(TunableModel model, TuningData data, string chec
         var dir = Path.Combine(checkpoints, $"tune-{model.Name}-{settings.Seed}-trial-{trial.Trial}");
         try
         {
-            using var ranker = new RnnRanker(settings, data.Fit, data.Valid, dir, TorchRuntime.Resolve(device), model.Name);
+            using var ranker = new RnnRanker(settings, data.Fit, data.Valid, dir, TorchRuntime.Resolve(device), model.Name)
+            {
+                Metadata = data.Metadata,
+            };
             return Figures(ranker, settings.Seed, ct);
         }
         finally

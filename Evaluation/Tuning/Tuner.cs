@@ -82,7 +82,7 @@ public sealed class Tuner
         if (fit.EventCount == 0) throw new PipelineException($"{work.PreparedFile(PreparedFiles.Fit)}: no training sessions left after the filters");
         var valid = ArrowSessions.Read(work.PreparedFile(PreparedFiles.Valid));
         if (valid.UserCount == 0) throw new PipelineException($"{work.PreparedFile(PreparedFiles.Valid)}: no validation sessions to score trials on");
-        return new TuningData(fit, valid, IdMap.Read(work.PreparedFile(PreparedFiles.Items)));
+        return new TuningData(fit, valid, IdMap.Read(work.PreparedFile(PreparedFiles.Items))) { Metadata = MetadataSource.Read(work.Prepared) };
     }
 
     /// <summary>The preset file's record of the search (not read back).</summary>

@@ -20,10 +20,13 @@ public sealed partial class SyntheticLogGenerator
 
     IEnumerable<int> NewItemIds => Enumerable.Range(_o.Items + 1, _o.NewItems);
 
+    /// <summary>When the new items start to be clicked (<see cref="SyntheticLogOptions.NewItemsAfterDays"/> into the log).</summary>
+    public DateTimeOffset NewItemsFrom => DateTimeOffset.FromUnixTimeSeconds(_o.StartUnixSeconds + (long)(_o.NewItemsAfterDays * 86400));
+
     IEnumerable<(int User, int Item, long Timestamp)> WithNewItems(IEnumerable<(int User, int Item, long Timestamp)> events)
     {
         var byGroup = NewItemIds.GroupBy(NewItemGroup).ToDictionary(g => g.Key, g => g.ToArray());
-        long cutoff = _o.StartUnixSeconds + (long)(_o.NewItemsAfterDays * 86400);
+        long cutoff = NewItemsFrom.ToUnixTimeSeconds();
         var rng = new Random(unchecked(_o.Seed * 613 + 0x11e5));
         foreach (var (user, item, ts) in events)
         {

@@ -156,6 +156,9 @@ public static class PipelineCli
             {
                 var (itemsFile, usersFile) = generator.WriteMetadata(path);
                 Console.WriteLine($"wrote item metadata to {itemsFile} and user metadata to {usersFile}");
+                if (result.GetValue(newItems) > 0)
+                    Console.WriteLine($"the {result.GetValue(newItems):N0} new items are clicked from {generator.NewItemsFrom:yyyy-MM-dd'T'HH:mm:ss'Z'} on: " +
+                        "evaluate --cold-start with that time tests them as cold items");
             }
             return Task.FromResult(0);
         }));
