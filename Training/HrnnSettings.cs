@@ -112,6 +112,13 @@ public sealed record HrnnSettings
     /// <summary>At most this many validation users (a seeded sample): full ranking of every validation session of
     /// a million users would take longer than the epoch.</summary>
     public int ValidationUsers { get; init; } = 10_000;
+    /// <summary>Each epoch's validation (the early-stopping signal) bootstraps a user from their last this many fit
+    /// sessions only (0 = the whole history). Training carries a slot through at most MaxSessionsPerSlot sessions, so
+    /// older sessions reach no state training optimises; on lastfm one user's 23k-event chain was most of validation's
+    /// time, and bounding it left the chosen epoch and the validation figures nearly unchanged (BENCHMARKS.md). The
+    /// reminder mix, fitted once after training, and evaluate's and score's rankings still read whole histories. With
+    /// BurnIn, training carries c_u past MaxSessionsPerSlot: 0 validates on whole histories as before.</summary>
+    public int ValidationHistorySessions { get; init; } = 100;
     public string Device { get; init; } = "cpu";
     /// <summary>How event values train; positive (every event a click) is what training did before values existed.</summary>
     public OutcomeKind Outcome { get; init; } = OutcomeKind.Positive;
@@ -200,6 +207,8 @@ public sealed record HrnnSettings
         if (BpttSteps is < 1 or > 64) throw new PipelineException($"bptt steps {BpttSteps}: must be in 1..64");
         if (MaxSessionsPerSlot < 0) throw new PipelineException($"max sessions per slot {MaxSessionsPerSlot}: must be >= 0");
         if (ValidationUsers < 1) throw new PipelineException($"validation users {ValidationUsers}: must be >= 1");
+        if (ValidationHistorySessions < 0)
+            throw new PipelineException($"validation history sessions {ValidationHistorySessions}: must be >= 0");
         if (NSample < 0) throw new PipelineException($"n-sample {NSample}: must be >= 0");
         if (Device?.ToLowerInvariant() is not ("cpu" or "cuda")) throw new PipelineException($"device '{Device}': expected cpu or cuda");
         if (OutcomeWeight < 0 || !double.IsFinite(OutcomeWeight)) throw new PipelineException($"outcome weight {OutcomeWeight}: must be >= 0");

@@ -172,6 +172,13 @@ public sealed class HrnnTrainer : IDisposable
             valid = valid.OfUsers(Enumerable.Range(0, valid.UserCount).OrderBy(_ => sample.Next()).Take(_s.ValidationUsers).Order().ToArray());
         }
         var validation = valid is { UserCount: > 0 } ? UserHistories.Join(fit, valid) : default;
+        // Each epoch's figures bootstrap users from their last ValidationHistorySessions fit sessions; the reminder
+        // mix is fitted once, on the whole histories its history features come from.
+        var perEpoch = validation.Data is not null && _s.ValidationHistorySessions > 0
+            ? UserHistories.Join(fit, valid!, _s.ValidationHistorySessions) : validation;
+        if (perEpoch.Data is not null && perEpoch.Data.EventCount < validation.Data!.EventCount && !ProgressReporter.Quiet)
+            Console.Error.WriteLine($"validation: each user's last {_s.ValidationHistorySessions} fit sessions, " +
+                $"{perEpoch.Data.EventCount:N0} of {validation.Data.EventCount:N0} events");
         bool stoppedEarly = false;
         for (int epoch = epochs.Count + 1; epoch <= _s.Epochs; epoch++)
         {
@@ -180,8 +187,8 @@ public sealed class HrnnTrainer : IDisposable
             var (loss, startLoss, outcomeLoss, events) = RunEpoch(fit, optimizer, epoch, ct);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             double? validLoss = null, recall = null, mrr = null;
-            if (validation.Data is not null)
-                (validLoss, recall, mrr) = Validate(validation.Data, validation.Evaluated, ct);
+            if (perEpoch.Data is not null)
+                (validLoss, recall, mrr) = Validate(perEpoch.Data, perEpoch.Evaluated, ct);
             var result = new EpochResult(epoch, loss, startLoss, validLoss, recall, mrr, trainSeconds, events / Math.Max(trainSeconds, 1e-9),
                 outcomeLoss, clock.Elapsed.TotalSeconds - trainSeconds);
             epochs.Add(result);
@@ -360,7 +367,7 @@ public sealed class HrnnTrainer : IDisposable
     }
 
     /// <summary>Full-ranking next-item metrics and log loss on the validation sessions, each user bootstrapped with their
-    /// fit history.</summary>
+    /// fit history (its last ValidationHistorySessions sessions, as Train joins them).</summary>
     (double Loss, double Recall, double Mrr) Validate(SessionDataset data, bool[] evaluated, CancellationToken ct)
     {
         int k = _s.ValidationCutoff;

@@ -10,8 +10,10 @@ public static class UserHistories
 {
     /// <summary>Users of <paramref name="evaluated"/>, each with their history first; per session, whether it is
     /// evaluated. Users with no evaluated session are left out.</summary>
-    public static (SessionDataset Data, bool[] Evaluated) Join(SessionDataset history, SessionDataset evaluated) =>
-        Build(history, evaluated, keepHistoryOnlyUsers: false);
+    /// <param name="historySessions">Keep only each user's last this many history sessions (0 = the whole history):
+    /// validation's bound (<see cref="HrnnSettings.ValidationHistorySessions"/>).</param>
+    public static (SessionDataset Data, bool[] Evaluated) Join(SessionDataset history, SessionDataset evaluated, int historySessions = 0) =>
+        Build(history, evaluated, keepHistoryOnlyUsers: false, historySessions);
 
     /// <summary>What the published model learns from (the refit) and every user's history it is scored from, in a folder
     /// of prepared files: every kept session whole, the latest included, with the items only the latest sessions have
@@ -43,7 +45,8 @@ public static class UserHistories
     public static SessionDataset Concatenate(SessionDataset first, SessionDataset second) =>
         Build(first, second, keepHistoryOnlyUsers: true).Data;
 
-    static (SessionDataset Data, bool[] Flags) Build(SessionDataset history, SessionDataset later, bool keepHistoryOnlyUsers)
+    static (SessionDataset Data, bool[] Flags) Build(SessionDataset history, SessionDataset later, bool keepHistoryOnlyUsers,
+        int historySessions = 0)
     {
         var laterBlock = new Dictionary<int, int>(later.UserCount);
         for (int u = 0; u < later.UserCount; u++) laterBlock[later.Users[u]] = u;
@@ -61,9 +64,11 @@ public static class UserHistories
         var userStarts = new List<int> { 0 };
         var flags = new List<bool>();
 
-        void AppendUser(SessionDataset source, int block, bool flag)
+        void AppendUser(SessionDataset source, int block, bool flag, int lastSessions)
         {
-            for (int s = source.UserStarts[block]; s < source.UserStarts[block + 1]; s++)
+            int first = source.UserStarts[block], end = source.UserStarts[block + 1];
+            if (lastSessions > 0) first = Math.Max(first, end - lastSessions);
+            for (int s = first; s < end; s++)
             {
                 for (int e = source.SessionStarts[s]; e < source.SessionStarts[s + 1]; e++)
                 {
@@ -79,8 +84,8 @@ public static class UserHistories
 
         foreach (var user in users)
         {
-            if (historyBlock.TryGetValue(user, out var h)) AppendUser(history, h, false);
-            if (laterBlock.TryGetValue(user, out var l)) AppendUser(later, l, true);
+            if (historyBlock.TryGetValue(user, out var h)) AppendUser(history, h, false, historySessions);
+            if (laterBlock.TryGetValue(user, out var l)) AppendUser(later, l, true, 0);
             userStarts.Add(sessionIds.Count);
         }
         var data = new SessionDataset

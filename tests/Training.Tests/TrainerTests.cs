@@ -164,6 +164,62 @@ public sealed class TrainerTests(ITestOutputHelper output)
         Assert.True(best.ValidMrr > pop + 0.02, $"valid MRR@20 {best.ValidMrr:F4}, popularity {pop:F4}");
     }
 
+    [Fact]
+    public void Validation_bootstraps_each_user_from_their_last_n_fit_sessions_only()
+    {
+        // Each epoch's validation figures are those of running only each user's last ValidationHistorySessions fit
+        // sessions before their validation sessions, and the earlier sessions would have changed them.
+        TorchRuntime.EnsureLoaded();
+        var (train, valid, items) = TestData.Generated(60, 120, seed: 4);
+        const int last = 2;
+        Assert.Contains(Enumerable.Range(0, train.UserCount), u => train.UserStarts[u + 1] - train.UserStarts[u] > last);
+        var settings = Small(ModelKind.HrnnInit, epochs: 1) with { Reminders = false, ValidationHistorySessions = last };
+        using var trainer = new HrnnTrainer(settings, items, CPU, Directory.CreateTempSubdirectory("hrnn-valid-last").FullName);
+        var epoch = trainer.Train(train, valid, resume: false).Epochs.Single();
+
+        var lastSessions = TestData.FromLists([.. Enumerable.Range(0, train.UserCount).Select(u =>
+            Enumerable.Range(train.UserStarts[u], train.UserStarts[u + 1] - train.UserStarts[u]).TakeLast(last)
+                .Select(s => train.SessionItems(s).ToArray()).ToArray())]);
+        var (bounded, boundedMrr) = ValidationFigures(trainer.Model, lastSessions, valid, settings.BatchSize);
+        var (whole, wholeMrr) = ValidationFigures(trainer.Model, train, valid, settings.BatchSize);
+        output.WriteLine($"valid loss: trainer {epoch.ValidLoss:F6}, last {last} sessions {bounded:F6}, whole history {whole:F6}");
+        Assert.Equal(bounded, epoch.ValidLoss!.Value, 1e-9);
+        Assert.Equal(boundedMrr, epoch.ValidMrr!.Value, 1e-9);
+        Assert.True(Math.Abs(whole - bounded) > 1e-4, $"the earlier sessions changed nothing ({whole:F6})");
+    }
+
+    /// <summary>Validation's loss and MRR@20 over the next-item targets of <paramref name="valid"/> after each user's
+    /// <paramref name="history"/>, at the batch width validation runs.</summary>
+    static (double Loss, double Mrr) ValidationFigures(HrnnModel model, SessionDataset history, SessionDataset valid, int batchSize)
+    {
+        var (data, evaluated) = UserHistories.Join(history, valid);
+        double loss = 0, rr = 0;
+        int n = 0;
+        new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, Math.Max(batchSize, 256), 1) { EvalSessions = evaluated }, rows =>
+        {
+            for (int i = 0; i < rows.Rank.Length; i++)
+            {
+                if (rows.Position[i] == 0) continue;
+                n++;
+                loss += rows.LogLoss[i];
+                if (rows.Rank[i] <= 20) rr += 1.0 / rows.Rank[i];
+            }
+        }, null);
+        return (loss / n, rr / n);
+    }
+
+    [Fact]
+    public void Joining_with_a_bound_keeps_each_users_last_history_sessions_and_every_later_one()
+    {
+        var history = TestData.FromLists([[[1, 2], [3, 4], [5, 6]], [[7, 8]]]);
+        var later = TestData.FromLists([[[9, 10]], [[11, 12], [13, 14]]]);
+        var (data, evaluated) = UserHistories.Join(history, later, historySessions: 2);
+        Assert.Equal([3, 4, 5, 6, 9, 10, 7, 8, 11, 12, 13, 14], data.Items);
+        Assert.Equal([false, false, true, false, true, true], evaluated);
+        Assert.Equal([0, 3, 6], data.UserStarts);
+        Assert.Equal(UserHistories.Join(history, later).Data.Items, UserHistories.Join(history, later, historySessions: 0).Data.Items);
+    }
+
     /// <summary>The start objective trains only the start head, so with it or without it the next-item training is the
     /// same: the logged losses must be too (they are the figures rnn and hrnn compare on), and the start loss is logged
     /// apart.</summary>
