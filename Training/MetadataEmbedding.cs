@@ -27,7 +27,15 @@ public sealed class MetadataEmbedding : nn.Module
         _width = width;
         float bound = 1f / MathF.Sqrt(width);
         foreach (var size in vocab) _tables.Add(new Parameter(empty(size, width).uniform_(-bound, bound)));
-        if (numbers is not null) _numeric = nn.Linear(numbers.shape[1], width, hasBias: false);
+        if (numbers is not null)
+        {
+            // On the tables' scale: Linear's own init (bound 1/sqrt(fan-in), fan-in 2K for K numbers) made a
+            // standardised price's projection several times an id row, so a price outweighed the item's identity at
+            // the start. Measured neutral on the generated logs (BENCHMARKS.md, metadata section); kept for its scale.
+            _numeric = nn.Linear(numbers.shape[1], width, hasBias: false);
+            float numberBound = bound / MathF.Sqrt(numbers.shape[1]);
+            using (no_grad()) _numeric.weight!.uniform_(-numberBound, numberBound);
+        }
         RegisterComponents();
         for (int f = 0; f < _fields; f++)
         {
