@@ -327,6 +327,23 @@ public sealed class HrnnModel : nn.Module
                                       !ReferenceEquals(p.parameter, OutcomeBias))
             .Select(p => (p.name, p.parameter));
 
+    /// <summary>
+    /// The metadata weights' share of the learning rate. A value's embedding is shared by every item that has it, so
+    /// nearly every step moves it, and Adagrad's first steps move a touched weight by about the full rate whatever
+    /// its gradient: at the full rate the shared vectors raced ahead of the id rows, which then spent their epochs
+    /// undoing them (training loss higher, Recall@5 lower than without metadata; BENCHMARKS.md, metadata section).
+    /// </summary>
+    public const double MetadataRateScale = 0.1;
+
+    /// <summary>Names (as in <see cref="DenseParameters"/>) of the metadata weights, trained at
+    /// <see cref="MetadataRateScale"/> of the rate.</summary>
+    public IEnumerable<string> MetadataParameterNames()
+    {
+        nn.Module?[] modules = [_itemMetadata, _metadataToInput, _metadataToBias, _userMetadata];
+        var handles = modules.OfType<nn.Module>().SelectMany(m => m.parameters()).Select(p => p.Handle).ToHashSet();
+        return named_parameters().Where(p => handles.Contains(p.parameter.Handle)).Select(p => p.name).ToList();
+    }
+
     /// <summary>The item tables, trained row by row.</summary>
     public IEnumerable<(string Name, Parameter Param)> ItemTables()
     {

@@ -17,6 +17,8 @@ public sealed class RowSparseOptimizer : IDisposable
     readonly HrnnSettings _s;
     readonly List<(string Name, Parameter Param, Tensor[] State)> _dense = [];
     readonly List<(string Name, Parameter Table, Tensor[] State)> _tables = [];
+    readonly HashSet<string> _metadata;
+    readonly Scalar _metadataRate = (float)HrnnModel.MetadataRateScale;
     long _step;
     readonly Scalar _negativeRate, _momentum, _epsilon, _adamEpsilon, _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2;
     readonly Tensor _beta1Tensor, _beta2Tensor, _negativeRateTensor;
@@ -35,6 +37,7 @@ public sealed class RowSparseOptimizer : IDisposable
         _adamEpsilon = 1e-8f;
         _beta1 = (float)Beta1; _beta2 = (float)Beta2; _oneMinusBeta1 = (float)(1 - Beta1); _oneMinusBeta2 = (float)(1 - Beta2);
         foreach (var (name, p) in model.DenseParameters()) _dense.Add((name, p, NewState(p)));
+        _metadata = [.. model.MetadataParameterNames()];
         foreach (var (name, p) in model.ItemTables()) _tables.Add((name, p, NewState(p)));
     }
 
@@ -52,12 +55,12 @@ public sealed class RowSparseOptimizer : IDisposable
         _step++;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        foreach (var (_, p, state) in _dense)
+        foreach (var (name, p, state) in _dense)
         {
             var grad = p.grad;
             if (grad is null) continue;
             var delta = Update(grad, state, _step);
-            p.add_(delta, Scalars.One);
+            p.add_(delta, _metadata.Contains(name) ? _metadataRate : Scalars.One);
             grad.zero_();
         }
         for (int t = 0; t < _tables.Count; t++)

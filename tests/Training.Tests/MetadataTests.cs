@@ -69,6 +69,11 @@ public sealed class MetadataTests
         Assert.Contains(on.Model.named_parameters(), p => p.name.Contains("metadata", StringComparison.OrdinalIgnoreCase));
         Assert.Equal(Warm + Categories + 1, on.Items.TableSize);
         Assert.Equal(0, on.Items.Counts[^1]);
+        // Those, and only those, train at the metadata's share of the rate.
+        var slow = on.Model.MetadataParameterNames().ToHashSet();
+        Assert.Equal(on.Model.named_parameters().Select(p => p.name).Where(n => n.Contains("metadata", StringComparison.OrdinalIgnoreCase)).Order(),
+            slow.Order());
+        Assert.Empty(off.Model.MetadataParameterNames());
     }
 
     [Fact]
