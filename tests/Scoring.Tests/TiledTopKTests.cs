@@ -141,9 +141,13 @@ public sealed class TiledTopKTests
         var approximate = Capture(model, data, excludeSeen, projected);
         Assert.True(Recall(approximate.TopK, exact.TopK) >= 0.99, $"recall@{K} {Recall(approximate.TopK, exact.TopK):F4}");
         Assert.Equal(exact.SeenFill, approximate.SeenFill);
-        // The rescored scores are exact: a listed item's score is the exact list's where both list it at that rank.
+        // The rescored scores are exact where both list an item at the same rank; with the mix, the softmax's
+        // normaliser is the cheap product's with the candidates' exact terms, so close (0.1% here) but not exact.
+        double tolerance = mix ? 5e-3 : 1e-5;
         for (int j = 0; j < exact.TopK.Length; j++)
-            if (exact.TopK[j] == approximate.TopK[j]) Assert.Equal(exact.Scores[j], approximate.Scores[j], 1e-5f);
+            if (exact.TopK[j] == approximate.TopK[j])
+                Assert.True(Math.Abs(exact.Scores[j] - approximate.Scores[j]) <= tolerance * Math.Abs(exact.Scores[j]),
+                    $"rank {j % K} of user {j / K}: exact {exact.Scores[j]}, approximate {approximate.Scores[j]}");
         // One direction and no spare candidates miss much of it: the recall measured is the index's, not a given.
         Assert.True(Recall(Capture(model, data, excludeSeen, tooNarrow).TopK, exact.TopK) < 0.9);
     }
