@@ -39,11 +39,11 @@ public sealed class ScoringOptions
     /// the whole catalogue. The score summary and each shard's marker record which was used (<c>scoring_mode</c>).</summary>
     public bool Approximate { get; set; }
     /// <summary>Candidates per user the approximate mode rescores exactly.</summary>
-    public int ApproximateCandidates { get; set; } = 256;
+    public int ApproximateCandidates { get; set; } = 32;
     /// <summary>Principal directions of the item rows the approximate product uses (0: all of them).</summary>
-    public int ApproximateDimensions { get; set; } = 16;
+    public int ApproximateDimensions { get; set; }
     /// <summary>The approximate product in bfloat16 instead of float32.</summary>
-    public bool ApproximateBFloat16 { get; set; }
+    public bool ApproximateBFloat16 { get; set; } = true;
 
     /// <summary>"exact" or "approximate": what score summaries and shard markers record.</summary>
     public string ScoringMode => Approximate ? "approximate" : "exact";
