@@ -219,7 +219,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
         using var conn = Open();
         using var cmd = Command(conn, """
             select version, status, epoch_ms(created_at), epoch_ms(activated_at), training_summary::varchar,
-                   evaluation_summary::varchar, list_length, users, recommendation_rows, scoring_mode
+                   evaluation_summary::varchar, list_length, users, recommendation_rows, coalesce(scoring_mode, 'exact')
             from model_versions
             order by coalesce(activated_at, created_at) desc, created_at desc
             """);

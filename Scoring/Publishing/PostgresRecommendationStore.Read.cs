@@ -24,7 +24,7 @@ public sealed partial class PostgresRecommendationStore
         await using var conn = await OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand("""
             select version, status, created_at, activated_at, training_summary::text, evaluation_summary::text,
-                   list_length, users, recommendation_rows, scoring_mode
+                   list_length, users, recommendation_rows, coalesce(scoring_mode, 'exact')
             from model_versions
             order by coalesce(activated_at, created_at) desc, created_at desc
             """, conn);
