@@ -19,6 +19,10 @@ public sealed record ScoreResult(string Version, int Shard, int ShardCount, long
     public double UsersPerSecond => Users / Math.Max(Seconds, 1e-9);
     /// <summary>Users left without a list: the value filter (Scoring:MinOutcome) rejected every candidate.</summary>
     public long UsersFilteredOut { get; init; }
+    /// <summary>"exact" (the default) or "approximate" (<see cref="ScoringOptions.Approximate"/>).</summary>
+    public string ScoringMode { get; init; } = "exact";
+    /// <summary>The approximate mode's candidate index, described; null when exact.</summary>
+    public string? CandidateIndex { get; init; }
 }
 
 /// <summary>
@@ -42,7 +46,11 @@ public static class Scorer
             .Where(b => UserShards.ShardOf(users.Ids[history.Users[b]], shardCount) == shard).ToArray();
 
         var versionDir = Path.Combine(work.Scores, loaded.Version);
-        using var writer = new ScoreShardWriter(versionDir, shard, shardCount, withValues: loaded.Model.HasOutcomeHead);
+        using var writer = new ScoreShardWriter(versionDir, shard, shardCount, withValues: loaded.Model.HasOutcomeHead)
+        {
+            ScoringMode = options.ScoringMode,
+        };
+        using var lists = options.Lists();
         var items = loaded.Items;
         var fields = Filters.ItemFields.Read(work.Prepared);
         var filtered = new Filters.FilteredLists(Filters.FilterSet.From(options.Filters), fields, items, history, options);
@@ -55,7 +63,7 @@ public static class Scorer
         new HrnnInference(loaded.Model, loaded.Device).Run(
             new HrnnInference.Request(history, options.BatchSize, filtered.Depth(options.K))
             {
-                CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine,
+                CaptureFinal = true, ExcludeSeen = options.ExcludeSeen, UserOrder = mine, Lists = lists,
                 MinOutcome = OutcomeFilter.Threshold(loaded.Model.Settings, options.MinOutcome),
             },
             null,
@@ -113,7 +121,7 @@ public static class Scorer
         return new ScoreResult(loaded.Version, shard, shardCount, mine.Length, clock.Elapsed.TotalSeconds, withSeen)
         {
             Filters = filtered.Fills(), ColdItems = exploration.ColdItems, ListsWithColdItems = explored,
-            UsersFilteredOut = withoutList,
+            UsersFilteredOut = withoutList, ScoringMode = options.ScoringMode, CandidateIndex = lists.Approximate?.ToString(),
         };
     }
 }

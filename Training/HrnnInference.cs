@@ -55,7 +55,23 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         public int? RankedItems { get; init; }
         /// <summary>Cold items (a cold-start evaluation): every prediction also gets its rank among these alone.</summary>
         public int[]? ColdItems { get; init; }
+        /// <summary>Computes the captured lists instead of the dense per-block path below (scoring: Scoring's tiled exact
+        /// and approximate top-k); null: the dense path, which is also the reference they are tested against.</summary>
+        public ICaptureLists? Lists { get; init; }
     }
+
+    /// <summary>Captured users' lists from their query vectors, written into <see cref="CaptureBlock"/>'s arrays.</summary>
+    public interface ICaptureLists
+    {
+        /// <summary>False where it cannot serve the block (then the dense path runs).</summary>
+        bool Fill(CaptureBlock block);
+    }
+
+    /// <summary>One chunk's captured users: <see cref="Queries"/> [users, H] (s_0, or the start head's query), their
+    /// history rows, the data seen items are excluded from (null: none excluded), the mix (null: the model alone) and
+    /// the arrays to fill, k per user, as the dense path fills them.</summary>
+    public sealed record CaptureBlock(HrnnModel Model, HrnnModel.ItemRows Items, Tensor Queries, int[] Users, HistoryRow[] History,
+        SessionDataset Data, SessionDataset? ExcludeFrom, ReminderMix? Mix, int K, int Width, int[] TopK, float[] TopScores, int[] SeenFill);
 
     public void Run(Request request, Action<PredictionRows>? onPredictions, Action<CaptureRows>? onCapture,
         CancellationToken ct = default)
@@ -157,7 +173,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                     request.MinOutcome, baseline is null ? null : predBase.ToArray(), items, width, cold));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
-                    request.MinOutcome, baseline is null ? null : capBase.ToArray(), items, width));
+                    request.MinOutcome, baseline is null ? null : capBase.ToArray(), items, width, request.Lists, data));
             if (request.Progress is { } progress)
             {
                 fed += chunk.Event.Take(chunk.Steps * batch).Count(e => e >= 0);
@@ -269,7 +285,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     }
 
     CaptureRows Capture(int[] users, List<Tensor> userStates, List<Tensor> sessionStates, int k, SessionDataset? excludeFrom,
-        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases, HrnnModel.ItemRows items, int width)
+        HistoryRow[] history, ReminderMixer? mixer, double? minOutcome, float[]? bases, HrnnModel.ItemRows items, int width,
+        ICaptureLists? lists, SessionDataset data)
     {
         var topValues = model.HasOutcomeHead ? new float[users.Length * k] : null;
         var session = cat(sessionStates, 0);
@@ -278,7 +295,11 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         var topScores = new float[users.Length * k];
         var seenFill = new int[users.Length];
         using var padding = tensor(new long[] { 0 }, device: device);
-        for (int start = 0; start < users.Length; start += _scoreBlock)
+        // A value filter masks items by a second dense product: only the dense path below does that.
+        bool filled = lists is not null && (topValues is null || minOutcome is null) && lists.Fill(new CaptureBlock(model, items,
+            model.HasStartHead ? model.StartQuery(session) : session, users, history, data, excludeFrom,
+            mixer is null ? null : model.Reminders, k, width, topK, topScores, seenFill));
+        for (int start = filled ? users.Length : 0; start < users.Length; start += _scoreBlock)
         {
             int n = Math.Min(_scoreBlock, users.Length - start);
             using var scope = NewDisposeScope();
@@ -329,8 +350,19 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     {
         var rows = new List<long>();
         var cols = new List<long>();
+        seenCount = SeenItems(users, data, width, rows, cols);
+        var seen = zeros(users.Length, width, ScalarType.Bool, device: device);
+        if (rows.Count > 0)
+            seen.index_put_(ones(rows.Count, ScalarType.Bool, device: device), tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
+        return seen;
+    }
+
+    /// <summary>The distinct catalogue items (1..width-1) each user consumed, as (row, item) entries in first-consumed
+    /// order; returns how many each has.</summary>
+    public static int[] SeenItems(ReadOnlySpan<int> users, SessionDataset data, int width, List<long> rows, List<long> items)
+    {
         var distinct = new HashSet<int>();
-        seenCount = new int[users.Length];
+        var seenCount = new int[users.Length];
         for (int r = 0; r < users.Length; r++)
         {
             int u = users[r];
@@ -340,13 +372,10 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             {
                 int item = data.Items[e];
                 if ((uint)(item - 1) >= (uint)(width - 1) || !distinct.Add(item)) continue;
-                rows.Add(r); cols.Add(item);
+                rows.Add(r); items.Add(item);
             }
             seenCount[r] = distinct.Count;
         }
-        var seen = zeros(users.Length, width, ScalarType.Bool, device: device);
-        if (rows.Count > 0)
-            seen.index_put_(ones(rows.Count, ScalarType.Bool, device: device), tensor(rows.ToArray()).to(device), tensor(cols.ToArray()).to(device));
-        return seen;
+        return seenCount;
     }
 }

@@ -61,6 +61,21 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
     /// <summary>The rows' history distributions as a dense [rows, items] tensor on <paramref name="device"/>.</summary>
     public Tensor History(ReadOnlySpan<HistoryRow> rows, Func<HistoryRow, float> decayOf, Device device)
     {
+        GatherHistory(rows, decayOf);
+        return Dense(rows.Length, device);
+    }
+
+    /// <summary>The same distributions as sparse (row, item, weight) entries, for callers that score a few items per row.</summary>
+    public (long[] Rows, long[] Items, float[] Values) HistoryEntries(ReadOnlySpan<HistoryRow> rows, Func<HistoryRow, float> decayOf)
+    {
+        GatherHistory(rows, decayOf);
+        var entries = (_entryRows.ToArray(), _entryItems.ToArray(), _entryValues.ToArray());
+        _entryRows.Clear(); _entryItems.Clear(); _entryValues.Clear();
+        return entries;
+    }
+
+    void GatherHistory(ReadOnlySpan<HistoryRow> rows, Func<HistoryRow, float> decayOf)
+    {
         for (int r = 0; r < rows.Length; r++)
         {
             var row = rows[r];
@@ -76,7 +91,6 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
             }
             EndRow(r, total);
         }
-        return Dense(rows.Length, device);
     }
 
     /// <summary>

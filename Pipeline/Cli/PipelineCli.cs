@@ -224,7 +224,8 @@ public static class PipelineCli
                 throw new PipelineException("--out and --filter are for batch inference: give --users FILE.jsonl too");
             var (i, n) = UserShards.Parse(result.GetValue(shard)!);
             var scored = new PipelineStages(config).Score(result.GetValue(version), i, n, token);
-            Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s)");
+            Console.WriteLine($"scored shard {i}/{n} of {scored.Version}: {scored.Users:N0} users in {scored.Seconds:F1} s ({scored.UsersPerSecond:N0} users/s), " +
+                (scored.CandidateIndex is { } index ? $"approximate ({index}, rescored exactly)" : "exact"));
             if (scored.UsersWithSeenItems > 0)
                 Console.WriteLine($"{scored.UsersWithSeenItems:N0} users had fewer unseen items than the list length: their lists end with seen items");
             foreach (var fill in scored.Filters)
@@ -252,7 +253,7 @@ public static class PipelineCli
                 return 0;
             }
             var published = await stages.PublishAsync(result.GetValue(version), result.GetValue(shards), token);
-            Console.WriteLine($"published {published.Version}: {published.Users:N0} users, {published.Rows:N0} rows in {published.Duration.TotalSeconds:F1} s");
+            Console.WriteLine($"published {published.Version}: {published.Users:N0} users, {published.Rows:N0} rows in {published.Duration.TotalSeconds:F1} s, scored {published.ScoringMode}");
             return 0;
         }));
         return command;

@@ -76,15 +76,16 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
             var previousStatus = Scalar<string>(conn, "select status from model_versions where version = $version", ("version", version));
             if (previousStatus is null)
                 Execute(conn, """
-                    insert into model_versions (version, status, training_summary, evaluation_summary)
-                    values ($version, 'loading', $training, $evaluation)
-                    """, ("version", version), ("training", v.TrainingSummaryJson), ("evaluation", v.EvaluationSummaryJson));
+                    insert into model_versions (version, status, training_summary, evaluation_summary, scoring_mode)
+                    values ($version, 'loading', $training, $evaluation, $mode)
+                    """, ("version", version), ("training", v.TrainingSummaryJson), ("evaluation", v.EvaluationSummaryJson),
+                    ("mode", v.Shards.ScoringMode));
             else
                 Execute(conn, """
                     update model_versions
-                    set training_summary = $training, evaluation_summary = $evaluation, status = $status
+                    set training_summary = $training, evaluation_summary = $evaluation, scoring_mode = $mode, status = $status
                     where version = $version
-                    """, ("version", version), ("training", v.TrainingSummaryJson), ("evaluation", v.EvaluationSummaryJson),
+                    """, ("version", version), ("training", v.TrainingSummaryJson), ("evaluation", v.EvaluationSummaryJson), ("mode", v.Shards.ScoringMode),
                     ("status", previousStatus is ModelVersionStatus.Active or ModelVersionStatus.Ready ? previousStatus : ModelVersionStatus.Loading));
 
             LoadCounts counts;
@@ -218,7 +219,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
         using var conn = Open();
         using var cmd = Command(conn, """
             select version, status, epoch_ms(created_at), epoch_ms(activated_at), training_summary::varchar,
-                   evaluation_summary::varchar, list_length, users, recommendation_rows
+                   evaluation_summary::varchar, list_length, users, recommendation_rows, coalesce(scoring_mode, 'exact')
             from model_versions
             order by coalesce(activated_at, created_at) desc, created_at desc
             """);
@@ -230,7 +231,7 @@ public sealed partial class DuckDbRecommendationStore : IRecommendationStore
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
                 reader.IsDBNull(3) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
                 reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-                reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8)));
+                reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetString(9)));
         return Task.FromResult<IReadOnlyList<ModelVersionRecord>>(versions);
     }
 

@@ -81,7 +81,8 @@ public sealed record ModelVersionRecord(
     string? EvaluationSummaryJson,
     int ListLength,
     long Users,
-    long Rows);
+    long Rows,
+    string ScoringMode);
 
 /// <summary>One listed item; <see cref="PredictedValue"/>: the outcome the model predicts for it (binary and
 /// regression models, see Training:Outcome), null otherwise and for cold items placed by their metadata.</summary>

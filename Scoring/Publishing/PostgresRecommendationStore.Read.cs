@@ -24,7 +24,7 @@ public sealed partial class PostgresRecommendationStore
         await using var conn = await OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand("""
             select version, status, created_at, activated_at, training_summary::text, evaluation_summary::text,
-                   list_length, users, recommendation_rows
+                   list_length, users, recommendation_rows, coalesce(scoring_mode, 'exact')
             from model_versions
             order by coalesce(activated_at, created_at) desc, created_at desc
             """, conn);
@@ -36,7 +36,7 @@ public sealed partial class PostgresRecommendationStore
                 reader.GetFieldValue<DateTimeOffset>(2),
                 reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3),
                 reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
-                reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8)));
+                reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetString(9)));
         return versions;
     }
 

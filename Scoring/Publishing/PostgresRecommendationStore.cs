@@ -67,13 +67,15 @@ public sealed partial class PostgresRecommendationStore : IRecommendationStore
             await ExecuteAsync(conn, "set maintenance_work_mem = '256MB'", ct); // index builds sort in memory
             var previousStatus = await ScalarAsync<string>(conn, "select status from model_versions where version = $1", ct, version);
             await ExecuteAsync(conn, """
-                insert into model_versions (version, status, training_summary, evaluation_summary)
-                values ($1, $2, $3::jsonb, $4::jsonb)
+                insert into model_versions (version, status, training_summary, evaluation_summary, scoring_mode)
+                values ($1, $2, $3::jsonb, $4::jsonb, $5)
                 on conflict (version) do update
                 set training_summary = excluded.training_summary,
                     evaluation_summary = excluded.evaluation_summary,
+                    scoring_mode = excluded.scoring_mode,
                     status = case when model_versions.status in ('active', 'ready') then model_versions.status else excluded.status end
-                """, ct, version, ModelVersionStatus.Loading, v.TrainingSummaryJson, (object?)v.EvaluationSummaryJson ?? DBNull.Value);
+                """, ct, version, ModelVersionStatus.Loading, v.TrainingSummaryJson, (object?)v.EvaluationSummaryJson ?? DBNull.Value,
+                v.Shards.ScoringMode);
 
             LoadCounts counts;
             try

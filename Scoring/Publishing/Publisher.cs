@@ -20,6 +20,10 @@ public sealed record PublishOptions
 
 public sealed record PublishResult(string Version, long Rows, long Users, int ListLength, TimeSpan Duration, string? ExportDirectory)
 {
+    /// <summary>How the published lists were scored (<see cref="ScoreShardReader.ScoringMode"/>), also kept in the
+    /// version's <c>model_versions</c> row.</summary>
+    public string ScoringMode { get; init; } = "exact";
+
     public double UsersPerSecond => Users / Math.Max(Duration.TotalSeconds, 1e-9);
 }
 
@@ -86,7 +90,10 @@ public sealed class Publisher(PublishOptions? options = null, ILogger<Publisher>
             ExportPointer.Write(exportsRoot, version, counts.ListLength);
             PublishLog.Exported(_logger, version, export.Directory, clock.Elapsed.TotalSeconds);
         }
-        var result = new PublishResult(version, counts.Rows, counts.Users, counts.ListLength, clock.Elapsed, export?.Directory);
+        var result = new PublishResult(version, counts.Rows, counts.Users, counts.ListLength, clock.Elapsed, export?.Directory)
+        {
+            ScoringMode = shards.ScoringMode,
+        };
         PublishLog.Activated(_logger, store.Kind, version, result.Users, result.Rows, result.Duration.TotalSeconds, result.UsersPerSecond);
         return result;
     }

@@ -72,5 +72,10 @@ public static partial class ScoreShardFiles
     private static partial Regex VersionPattern();
 }
 
-/// <summary>What a <c>.done</c> marker records, so the publisher can check the files it points at are whole.</summary>
-public sealed record ScoreShardSummary(int Shard, int ShardCount, long Users, long Rows);
+/// <summary>What a <c>.done</c> marker records, so the publisher can check the files it points at are whole.
+/// <see cref="ScoringMode"/>: "exact" or "approximate" (<see cref="ScoringOptions.Approximate"/>); null in markers
+/// written before it was recorded, which were exact.</summary>
+public sealed record ScoreShardSummary(int Shard, int ShardCount, long Users, long Rows)
+{
+    public string? ScoringMode { get; init; }
+}

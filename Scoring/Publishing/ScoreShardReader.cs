@@ -24,6 +24,9 @@ public sealed class ScoreShardReader
     /// <summary>Users and recommendation rows as the scorer counted them in the markers.</summary>
     public long Users => Shards.Sum(s => s.Users);
     public long Rows => Shards.Sum(s => s.Rows);
+    /// <summary>How the lists were scored, from the markers: "exact", "approximate", or both comma-separated when
+    /// shards differ (markers from before the mode was recorded were exact).</summary>
+    public string ScoringMode => string.Join(",", Shards.Select(s => s.ScoringMode ?? "exact").Distinct().Order(StringComparer.Ordinal));
 
     /// <summary>Opens the version if all <paramref name="shardCount"/> shards are done; else a clear error naming them.</summary>
     public static ScoreShardReader Open(string versionDir, int shardCount)

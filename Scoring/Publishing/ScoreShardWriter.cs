@@ -70,6 +70,9 @@ public sealed class ScoreShardWriter : IDisposable
 
     Schema RecommendationSchema => _withValues ? ScoreShardFiles.RecommendationWithValueSchema : ScoreShardFiles.RecommendationSchema;
 
+    /// <summary>How the lists were scored ("exact", "approximate"), recorded in the shard's marker.</summary>
+    public string ScoringMode { get; init; } = "exact";
+
     public long Users => _users;
     public long Rows => _rows;
 
@@ -145,7 +148,7 @@ public sealed class ScoreShardWriter : IDisposable
         File.Move(_recsPath + ".tmp", _recsPath, overwrite: true);
         File.Move(_statesPath + ".tmp", _statesPath, overwrite: true);
         Json.Write(ScoreShardFiles.DoneMarker(_versionDir, _shard, _shardCount),
-            new ScoreShardSummary(_shard, _shardCount, _users, _rows));
+            new ScoreShardSummary(_shard, _shardCount, _users, _rows) { ScoringMode = ScoringMode });
         _completed = true;
     }
 

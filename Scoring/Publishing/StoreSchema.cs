@@ -58,6 +58,9 @@ static class StoreSchema
         new("list_length", Integer, "not null default 0"),
         new("users", BigInt, "not null default 0"),
         new("recommendation_rows", BigInt, "not null default 0"),
+        // Scoring:Approximate's lists are not the exact top-k: readers can tell which they are served. A default and
+        // no "not null": DuckDB adds no column with a constraint in place; rows from before it read 'exact'.
+        new("scoring_mode", Text, "default 'exact'", AddedLater: true),
     ]);
 
     // No foreign key in DuckDB: it refuses updates of a referenced row, and the pointer is only ever written in the

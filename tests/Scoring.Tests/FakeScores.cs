@@ -40,8 +40,10 @@ public static class FakeScores
 
     public static float[] SessionState(int seed, int u) => [u, seed, -0.25f, 2f];
 
-    /// <summary>Writes <paramref name="users"/> users' top-<paramref name="k"/> lists into <paramref name="shards"/> shards.</summary>
-    public static string Write(string scoresRoot, string version, int seed, int users, int k, int itemCount, int shards = 2)
+    /// <summary>Writes <paramref name="users"/> users' top-<paramref name="k"/> lists into <paramref name="shards"/> shards,
+    /// their markers saying they were scored as <paramref name="scoringMode"/>.</summary>
+    public static string Write(string scoresRoot, string version, int seed, int users, int k, int itemCount, int shards = 2,
+        string scoringMode = "exact")
     {
         if (k > itemCount) throw new ArgumentException("k must not exceed the item count");
         var versionDir = Path.Combine(scoresRoot, version);
@@ -49,7 +51,7 @@ public static class FakeScores
         var scores = new float[k];
         for (int s = 0; s < shards; s++)
         {
-            using var writer = new ScoreShardWriter(versionDir, s, shards);
+            using var writer = new ScoreShardWriter(versionDir, s, shards) { ScoringMode = scoringMode };
             for (int u = s; u < users; u += shards)
             {
                 for (int r = 1; r <= k; r++)

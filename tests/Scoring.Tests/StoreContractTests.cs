@@ -24,7 +24,10 @@ public sealed class StoreContractTests(PostgresFixture postgres)
         Assert.Equal(k, first.ListLength);
         Assert.Equal("v1", await t.Store.GetActiveVersionAsync());
 
-        await t.PublishAsync("v2", seed: 2, users, k);
+        Assert.Equal("exact", first.ScoringMode);
+        // v2's lists come from the approximate mode: the version says so, v1 stays exact.
+        var second = await t.PublishAsync("v2", seed: 2, users, k, scoringMode: "approximate");
+        Assert.Equal("approximate", second.ScoringMode);
         Assert.Equal("v2", await t.Store.GetActiveVersionAsync());
 
         for (int u = 0; u < users; u++)
@@ -52,6 +55,7 @@ public sealed class StoreContractTests(PostgresFixture postgres)
         Assert.Equal([ModelVersionStatus.Active, ModelVersionStatus.Ready], versions.Select(v => v.Status));
         Assert.Contains("\"seed\"", versions[0].TrainingSummaryJson);
         Assert.Contains("recall_at_20", versions[0].EvaluationSummaryJson);
+        Assert.Equal(["approximate", "exact"], versions.Select(v => v.ScoringMode));
     }
 
     [Theory]

@@ -46,12 +46,13 @@ public sealed class StoreUnderTest : IAsyncDisposable
         }
     }
 
-    public string WriteScores(string version, int seed, int users, int k, int shards = 2) =>
-        FakeScores.Write(Work.Scores, version, seed, users, k, ItemCount, shards);
+    public string WriteScores(string version, int seed, int users, int k, int shards = 2, string scoringMode = "exact") =>
+        FakeScores.Write(Work.Scores, version, seed, users, k, ItemCount, shards, scoringMode);
 
-    public async Task<PublishResult> PublishAsync(string version, int seed, int users, int k, PublishOptions? options = null)
+    public async Task<PublishResult> PublishAsync(string version, int seed, int users, int k, PublishOptions? options = null,
+        string scoringMode = "exact")
     {
-        var versionDir = WriteScores(version, seed, users, k);
+        var versionDir = WriteScores(version, seed, users, k, scoringMode: scoringMode);
         return await new Publisher(options).PublishAsync(versionDir, version, 2, FakeScores.Items(ItemCount),
             $$"""{"seed": {{seed}}}""", """{"recall_at_20": 0.5}""", Store, CancellationToken.None);
     }
