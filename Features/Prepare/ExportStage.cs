@@ -25,6 +25,7 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
         {
             var path = Path.Combine(preparedDir, file);
             run.Report(file);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             // A filtered scan of one table keeps its stored order (seq), so no ORDER BY is needed; the writer
             // checks that session_idx never decreases.
             await DuckDbArrowExport.WriteAsync(run.Connection, $"""
@@ -40,14 +41,17 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
                 ORDER BY session_idx
                 """, ArrowSessions.SessionIndexSchema, ArrowSessions.SessionIndexPath(path), "session_idx", run.Token);
             await OutcomeValues.ExportAsync(run.Connection, sessionize.HasValues ? filter : null, path, run.Token);
+            run.Timings.Add($"export: {file}", clock.Elapsed);
         }
         run.Report("id maps");
+        var maps = System.Diagnostics.Stopwatch.StartNew();
         (await ReadMapAsync(run, "SELECT item_idx, item_id, support FROM item_map ORDER BY item_idx", firstIndex: 1))
             .Write(Path.Combine(preparedDir, PreparedFiles.Items));
         (await ReadMapAsync(run, "SELECT user_idx, user_id, sessions FROM user_map ORDER BY user_idx", firstIndex: 0))
             .Write(Path.Combine(preparedDir, PreparedFiles.Users));
         (await ReadMapAsync(run, "SELECT item_idx, item_id, support FROM complete_item_map ORDER BY item_idx", firstIndex: 1))
             .Write(Path.Combine(preparedDir, PreparedFiles.CompleteItems));
+        run.Timings.Add("export: id maps", maps.Elapsed);
     }
 
     /// <summary>Loads a dense map (one row per user or item, never per event) for <see cref="IdMap.Write"/>.</summary>

@@ -29,6 +29,8 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
     public DuckDBConnection Connection => connection;
     public string WarehousePath => warehousePath;
     public CancellationToken Token => ct;
+    /// <summary>Wall time per step (stage: step), for the summary.</summary>
+    public StepTimings Timings { get; } = new();
 
     public async Task ConfigureAsync(string memoryLimit)
     {
@@ -59,7 +61,7 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
         using var command = Command(sql, parameters);
         try
         {
-            await command.ExecuteNonQueryAsync(ct);
+            await Timings.TimeAsync(Label(step), () => command.ExecuteNonQueryAsync(ct));
         }
         catch (DuckDBException e)
         {
@@ -72,7 +74,7 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
         using var command = Command(sql);
         try
         {
-            return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
+            return Convert.ToInt64(await Timings.TimeAsync(Label(step), () => command.ExecuteScalarAsync(ct)));
         }
         catch (DuckDBException e)
         {
