@@ -13,6 +13,9 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
     /// <summary>Above this largest |timestamp| a file's numbers are milliseconds: 1e11 s is the year 5138.</summary>
     const double MillisecondsAbove = 1e11;
 
+    /// <summary>The string compressions the events insert skips (see <see cref="Commit"/>).</summary>
+    const string CheaperCompression = "dictionary,dict_fsst";
+
     readonly string _display = DisplayPath(path);
 
     public IngestedFile Load()
@@ -163,6 +166,10 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         // Insertion order is not needed here ((file_id, line_no) carries it), and without it DuckDB writes
         // compressed row groups in parallel instead of recompressing them all at the next checkpoint.
         connection.Execute("SET preserve_insertion_order = false", ct: ct);
+        // The ids are written FSST-compressed only: trying dictionary compression as well cost 0.55 µs an event, a
+        // fifth of the whole prepare on a 36.8M-event log, for a warehouse about 1.5x smaller. Reset after the commit,
+        // which may write the rows (small files go through the WAL and are compressed at the checkpoint).
+        connection.Execute($"SET disabled_compression_methods = '{CheaperCompression}'", ct: ct);
         var accepted = timings.Time("write events", () => (long)connection.Execute(SourceQueries.InsertEvents(source.Fields),
             new Parameters { ["file_id"] = fileId, ["scale"] = unit == "s" ? 1000.0 : 1.0 }, ct));
         connection.Execute("SET preserve_insertion_order = true", ct: ct);
@@ -174,6 +181,7 @@ internal sealed class FileLoader(DuckDBConnection connection, IngestSettings set
         settings.BeforeCommit?.Invoke(result);
         ct.ThrowIfCancellationRequested();
         timings.Time("commit", transaction.Commit);
+        connection.Execute("RESET disabled_compression_methods", ct: ct);
         return result;
     }
 

@@ -21,16 +21,31 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
             (PreparedFiles.Test, "split = 'test' AND in_split", "split_events", "item_idx"),
             (PreparedFiles.Complete, "true", "events", "complete_item_idx"),
         ];
-        foreach (var (file, filter, length, item) in splits)
+        // Every events file from one scan of session_events: each row carries a bit per file whose filter it passes.
+        // The table's stored order (seq) is what a filtered scan would give each file, so no ORDER BY is needed;
+        // the writer checks that session_idx never decreases.
+        run.Report("events files");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var mask = string.Join(" + ", splits.Select((s, i) => $"CASE WHEN {s.Filter} THEN {1 << i} ELSE 0 END"));
+        string ItemRows(string item) => string.Join(" OR ",
+            splits.Where(s => s.Item == item).Select(s => $"({s.Filter})").DefaultIfEmpty("false"));
+        // An item column is read only where a file taking it keeps the row (item_idx is NULL for the test events
+        // whose item train lacks, which only the complete file keeps, by complete_item_idx); NULL elsewhere is refused.
+        await SplitEventsExport.WriteAsync(run.Connection, $"""
+            SELECT user_idx, session_idx,
+                CASE WHEN {ItemRows("item_idx")} THEN item_idx ELSE 0 END AS item_idx,
+                CASE WHEN {ItemRows("complete_item_idx")} THEN complete_item_idx ELSE 0 END AS complete_item_idx,
+                ts, ({mask})::INTEGER AS mask
+            FROM session_events
+            """,
+            [.. splits.Select((s, i) => new SplitTarget(Path.Combine(preparedDir, s.File), i, s.Item == "complete_item_idx"))],
+            run.Token);
+        run.Timings.Add("export: events files", clock.Elapsed);
+        foreach (var (file, filter, length, _) in splits)
         {
             var path = Path.Combine(preparedDir, file);
             run.Report(file);
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            // A filtered scan of one table keeps its stored order (seq), so no ORDER BY is needed; the writer
-            // checks that session_idx never decreases.
-            await DuckDbArrowExport.WriteAsync(run.Connection, $"""
-                SELECT user_idx, session_idx, {item} AS item_idx, ts FROM session_events WHERE {filter}
-                """, ArrowSessions.EventSchema, path, "session_idx", run.Token);
+            clock.Restart();
             // Offsets are running sums of the lengths in file order (session_idx follows user, then start).
             await DuckDbArrowExport.WriteAsync(run.Connection, $"""
                 SELECT user_idx, session_idx,
@@ -41,7 +56,7 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
                 ORDER BY session_idx
                 """, ArrowSessions.SessionIndexSchema, ArrowSessions.SessionIndexPath(path), "session_idx", run.Token);
             await OutcomeValues.ExportAsync(run.Connection, sessionize.HasValues ? filter : null, path, run.Token);
-            run.Timings.Add($"export: {file}", clock.Elapsed);
+            run.Timings.Add("export: session index and values", clock.Elapsed);
         }
         run.Report("id maps");
         var maps = System.Diagnostics.Stopwatch.StartNew();

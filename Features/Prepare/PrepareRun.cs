@@ -58,6 +58,7 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
     public async Task ExecAsync(string step, string sql, IEnumerable<DuckDBParameter> parameters)
     {
         Report(step);
+        ProfileNext(step);
         using var command = Command(sql, parameters);
         try
         {
@@ -68,6 +69,22 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
             throw Failed(step, e);
         }
     }
+
+    /// <summary>
+    /// With HRNN_DUCKDB_PROFILE=DIR, DuckDB writes each statement's operator tree with per-operator times (what
+    /// EXPLAIN ANALYZE shows) to DIR/NN-stage-step.txt: the profile of a real run without changing its SQL.
+    /// </summary>
+    void ProfileNext(string step)
+    {
+        if (Environment.GetEnvironmentVariable("HRNN_DUCKDB_PROFILE") is not { Length: > 0 } dir) return;
+        Directory.CreateDirectory(dir);
+        var name = $"{++_profiled:00}-{string.Concat(Label(step).Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-'))}.txt";
+        var output = Path.Combine(Path.GetFullPath(dir), name).Replace("'", "''");
+        using var command = Command($"SET enable_profiling = 'query_tree'; SET profiling_output = '{output}'");
+        command.ExecuteNonQuery();
+    }
+
+    int _profiled;
 
     public async Task<long> ScalarAsync(string step, string sql)
     {

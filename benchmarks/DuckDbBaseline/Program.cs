@@ -2,9 +2,10 @@ using System.Diagnostics;
 using DuckDB.NET.Data;
 
 // What a user would write by hand to turn the generated log into sessions: DuckDB's own CSV reader, lag() for the
-// 30-minute gap, a running sum for session numbers, the three filters prepare applies by default order (item
-// support >= 10, session length, sessions per user) and one ordered Parquet file. No bad-row accounting, no
-// repeat removal, no dense ids, no splits: the floor prepare is measured against.
+// 30-minute gap, a running sum for session numbers, the three filters in prepare's order (item support >= 10,
+// session length, sessions per user; GROUP BY and semi joins, as a count(DISTINCT) window was twice as slow) and
+// one Parquet file ordered by user and time. No bad-row accounting, no repeat removal, no dense ids, no splits, no
+// warehouse tables: the floor prepare is measured against.
 if (args.Length < 2)
 {
     Console.Error.WriteLine("usage: DuckDbBaseline LOG.csv OUT.parquet [min-session-length=2] [min-user-sessions=2]");
@@ -23,20 +24,19 @@ var rows = Exec($"""
     COPY (
         WITH ev AS (
             SELECT user_id, item_id, "timestamp" AS ts FROM read_csv('{log.Replace("'", "''")}')
-        ), flagged AS (
-            SELECT *, coalesce(ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) > 1800, true) AS starts
-            FROM ev
         ), numbered AS (
-            SELECT *, sum(starts::INTEGER) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session_no
-            FROM flagged
+            SELECT *, sum(starts) OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session_no
+            FROM (SELECT *, coalesce(ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) > 1800, true)::INTEGER AS starts FROM ev)
         ), supported AS (
             SELECT * FROM numbered
             WHERE item_id IN (SELECT item_id FROM numbered GROUP BY item_id HAVING count(*) >= 10)
         ), long_sessions AS (
-            SELECT * FROM supported QUALIFY count(*) OVER (PARTITION BY user_id, session_no) >= {minLength}
+            SELECT user_id, session_no FROM supported GROUP BY ALL HAVING count(*) >= {minLength}
+        ), active_users AS (
+            SELECT user_id FROM long_sessions GROUP BY ALL HAVING count(*) >= {minSessions}
         )
-        SELECT user_id, session_no, item_id, ts FROM long_sessions
-        QUALIFY count(DISTINCT session_no) OVER (PARTITION BY user_id) >= {minSessions}
+        SELECT user_id, session_no, item_id, ts FROM supported
+        SEMI JOIN long_sessions USING (user_id, session_no) SEMI JOIN active_users USING (user_id)
         ORDER BY user_id, ts
     ) TO '{output.Replace("'", "''")}' (FORMAT parquet)
     """);
