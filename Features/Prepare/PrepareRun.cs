@@ -68,6 +68,10 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
         {
             throw Failed(step, e);
         }
+        finally
+        {
+            ProfileDone();
+        }
     }
 
     /// <summary>
@@ -81,6 +85,14 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
         var name = $"{++_profiled:00}-{string.Concat(Label(step).Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-'))}.txt";
         var output = Path.Combine(Path.GetFullPath(dir), name).Replace("'", "''");
         using var command = Command($"SET enable_profiling = 'query_tree'; SET profiling_output = '{output}'");
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Stops profiling, so the queries between steps do not overwrite the step's profile.</summary>
+    void ProfileDone()
+    {
+        if (Environment.GetEnvironmentVariable("HRNN_DUCKDB_PROFILE") is not { Length: > 0 }) return;
+        using var command = Command("PRAGMA disable_profiling");
         command.ExecuteNonQuery();
     }
 
