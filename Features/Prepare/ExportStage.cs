@@ -46,14 +46,15 @@ sealed class ExportStage(string preparedDir, SessionizeStage sessionize) : IPrep
             var path = Path.Combine(preparedDir, file);
             run.Report(file);
             clock.Restart();
-            // Offsets are running sums of the lengths in file order (session_idx follows user, then start).
+            // Offsets are running sums of the lengths in file order (session_idx follows user, then start). sessions
+            // is stored by session_idx, and a window with an empty OVER streams a scan in that order (as sessionizing
+            // relies on), so neither the window nor the file needs a sort; the writer checks the order.
             await DuckDbArrowExport.WriteAsync(run.Connection, $"""
                 SELECT user_idx, session_idx,
-                    (sum({length}) OVER (ORDER BY session_idx) - {length})::BIGINT AS event_offset,
+                    (sum({length}) OVER (ROWS UNBOUNDED PRECEDING) - {length})::BIGINT AS event_offset,
                     {length}::INTEGER AS length
                 FROM sessions
                 WHERE {filter}
-                ORDER BY session_idx
                 """, ArrowSessions.SessionIndexSchema, ArrowSessions.SessionIndexPath(path), "session_idx", run.Token);
             await OutcomeValues.ExportAsync(run.Connection, sessionize.HasValues ? filter : null, path, run.Token);
             run.Timings.Add("export: session index and values", clock.Elapsed);
