@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using DuckDB.NET.Data;
@@ -80,10 +81,12 @@ internal static class SplitEventsExport
     sealed class TargetFile : IDisposable
     {
         readonly Stream _stream;
-        readonly int[] _users = new int[ArrowSessions.BatchRows];
-        readonly int[] _sessions = new int[ArrowSessions.BatchRows];
-        readonly int[] _items = new int[ArrowSessions.BatchRows];
-        readonly long[] _ts = new long[ArrowSessions.BatchRows];
+        // Byte buffers the batch's arrays wrap as they are: a batch is written before the buffers are refilled, so
+        // no copy through Arrow's builders is needed.
+        readonly byte[] _users = new byte[ArrowSessions.BatchRows * sizeof(int)];
+        readonly byte[] _sessions = new byte[ArrowSessions.BatchRows * sizeof(int)];
+        readonly byte[] _items = new byte[ArrowSessions.BatchRows * sizeof(int)];
+        readonly byte[] _ts = new byte[ArrowSessions.BatchRows * sizeof(long)];
         int _count;
         int _lastSession = int.MinValue;
 
@@ -111,6 +114,10 @@ internal static class SplitEventsExport
             var sessions = ((Int32Array)batch.Column(Session)).Values;
             var items = ((Int32Array)batch.Column(Target.CompleteItems ? CompleteItem : Item)).Values;
             var ts = ((Int64Array)batch.Column(Ts)).Values;
+            var outUsers = MemoryMarshal.Cast<byte, int>(_users.AsSpan());
+            var outSessions = MemoryMarshal.Cast<byte, int>(_sessions.AsSpan());
+            var outItems = MemoryMarshal.Cast<byte, int>(_items.AsSpan());
+            var outTs = MemoryMarshal.Cast<byte, long>(_ts.AsSpan());
             int bit = 1 << Target.Bit, r = from;
             for (; r < mask.Length && _count < ArrowSessions.BatchRows; r++)
             {
@@ -119,10 +126,10 @@ internal static class SplitEventsExport
                 if (session < _lastSession)
                     throw new InvalidOperationException($"{Target.Path}: rows out of order (session_idx {session} after {_lastSession})");
                 _lastSession = session;
-                _users[_count] = users[r];
-                _sessions[_count] = session;
-                _items[_count] = items[r];
-                _ts[_count] = ts[r];
+                outUsers[_count] = users[r];
+                outSessions[_count] = session;
+                outItems[_count] = items[r];
+                outTs[_count] = ts[r];
                 _count++;
             }
             return r;
@@ -133,14 +140,23 @@ internal static class SplitEventsExport
             if (_count == 0) return;
             using var batch = new RecordBatch(ArrowSessions.EventSchema,
             [
-                new Int32Array.Builder().Append(_users.AsSpan(0, _count)).Build(),
-                new Int32Array.Builder().Append(_sessions.AsSpan(0, _count)).Build(),
-                new Int32Array.Builder().Append(_items.AsSpan(0, _count)).Build(),
-                new Int64Array.Builder().Append(_ts.AsSpan(0, _count)).Build(),
+                new Int32Array(Wrap(_users, sizeof(int)), ArrowBuffer.Empty, _count, 0, 0),
+                new Int32Array(Wrap(_sessions, sizeof(int)), ArrowBuffer.Empty, _count, 0, 0),
+                new Int32Array(Wrap(_items, sizeof(int)), ArrowBuffer.Empty, _count, 0, 0),
+                new Int64Array(Wrap(_ts, sizeof(long)), ArrowBuffer.Empty, _count, 0, 0),
             ], _count);
             await Writer.WriteRecordBatchAsync(batch, ct);
             Rows += _count;
             _count = 0;
+        }
+
+        /// <summary>The first rows of a buffer, zero-padded to 64 bytes as Arrow's builders leave them (so the files
+        /// are byte for byte what the builders wrote); the buffers' sizes are multiples of 64.</summary>
+        ArrowBuffer Wrap(byte[] values, int size)
+        {
+            int used = _count * size, padded = (used + 63) & ~63;
+            values.AsSpan(used, padded - used).Clear();
+            return new ArrowBuffer(values.AsMemory(0, padded));
         }
 
         public async Task FinishAsync(CancellationToken ct)
