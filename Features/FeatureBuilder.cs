@@ -48,6 +48,7 @@ public sealed class FeatureBuilder
             Steps = filter.Steps,
             ElapsedSeconds = clock.Elapsed.TotalSeconds,
             EventsPerSecond = sessionize.InputEvents / Math.Max(clock.Elapsed.TotalSeconds, 1e-9),
+            Timings = run.Timings.Steps,
         };
     }
 

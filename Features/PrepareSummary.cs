@@ -32,6 +32,8 @@ public sealed record PrepareSummary
 
     public double ElapsedSeconds { get; init; }
     public double EventsPerSecond { get; init; }
+    /// <summary>Wall seconds per step ("stage: step"), in the order they ran.</summary>
+    public IReadOnlyList<HrnnPipeline.ServiceDefaults.StepTime> Timings { get; init; } = [];
 }
 
 /// <summary>Data left after one step of <c>prepare</c>.</summary>

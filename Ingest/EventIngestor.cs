@@ -42,12 +42,13 @@ public sealed class EventIngestor
 
         var progress = new ProgressReporter("ingest", files.Count, "files");
         var results = new List<IngestedFile>();
+        var timings = new StepTimings();
         try
         {
             foreach (var path in files)
             {
                 ct.ThrowIfCancellationRequested();
-                var loader = new FileLoader(connection, settings, path, ct);
+                var loader = new FileLoader(connection, settings, path, timings, ct);
                 var result = loader.Load();
                 results.Add(result);
                 progress.Report(results.Count, $"{Path.GetFileName(path)}: " +
@@ -60,7 +61,7 @@ public sealed class EventIngestor
             connection.Execute($"DROP TABLE IF EXISTS {SourceQueries.Rows}");
         }
         progress.Done();
-        return new IngestReport(results);
+        return new IngestReport(results) { Timings = timings.Steps };
     }
 
     /// <summary>

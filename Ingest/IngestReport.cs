@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using HrnnPipeline.ServiceDefaults;
 
 namespace HrnnPipeline.Ingest;
 
@@ -28,6 +29,8 @@ public sealed class IngestReport(IReadOnlyList<IngestedFile> files)
     public int SkippedFiles => Files.Count(f => f.Skipped);
     /// <summary>The item and user metadata files loaded with the events (none without --items/--users).</summary>
     public IReadOnlyList<Metadata.MetadataReport> Metadata { get; set; } = [];
+    /// <summary>Wall time per ingest step, summed over the files.</summary>
+    public IReadOnlyList<StepTime> Timings { get; init; } = [];
 
     public override string ToString()
     {

@@ -29,6 +29,8 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
     public DuckDBConnection Connection => connection;
     public string WarehousePath => warehousePath;
     public CancellationToken Token => ct;
+    /// <summary>Wall time per step (stage: step), for the summary.</summary>
+    public StepTimings Timings { get; } = new();
 
     public async Task ConfigureAsync(string memoryLimit)
     {
@@ -56,23 +58,52 @@ sealed class PrepareRun(DuckDBConnection connection, string warehousePath, Progr
     public async Task ExecAsync(string step, string sql, IEnumerable<DuckDBParameter> parameters)
     {
         Report(step);
+        ProfileNext(step);
         using var command = Command(sql, parameters);
         try
         {
-            await command.ExecuteNonQueryAsync(ct);
+            await Timings.TimeAsync(Label(step), () => command.ExecuteNonQueryAsync(ct));
         }
         catch (DuckDBException e)
         {
             throw Failed(step, e);
         }
+        finally
+        {
+            ProfileDone();
+        }
     }
+
+    /// <summary>
+    /// With HRNN_DUCKDB_PROFILE=DIR, DuckDB writes each statement's operator tree with per-operator times (what
+    /// EXPLAIN ANALYZE shows) to DIR/NN-stage-step.txt: the profile of a real run without changing its SQL.
+    /// </summary>
+    void ProfileNext(string step)
+    {
+        if (Environment.GetEnvironmentVariable("HRNN_DUCKDB_PROFILE") is not { Length: > 0 } dir) return;
+        Directory.CreateDirectory(dir);
+        var name = $"{++_profiled:00}-{string.Concat(Label(step).Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-'))}.txt";
+        var output = Path.Combine(Path.GetFullPath(dir), name).Replace("'", "''");
+        using var command = Command($"SET enable_profiling = 'query_tree'; SET profiling_output = '{output}'");
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Stops profiling, so the queries between steps do not overwrite the step's profile.</summary>
+    void ProfileDone()
+    {
+        if (Environment.GetEnvironmentVariable("HRNN_DUCKDB_PROFILE") is not { Length: > 0 }) return;
+        using var command = Command("PRAGMA disable_profiling");
+        command.ExecuteNonQuery();
+    }
+
+    int _profiled;
 
     public async Task<long> ScalarAsync(string step, string sql)
     {
         using var command = Command(sql);
         try
         {
-            return Convert.ToInt64(await command.ExecuteScalarAsync(ct));
+            return Convert.ToInt64(await Timings.TimeAsync(Label(step), () => command.ExecuteScalarAsync(ct)));
         }
         catch (DuckDBException e)
         {

@@ -36,13 +36,15 @@ sealed class SplitStage : IPrepareStage
                 coalesce(item_idx, count(item_idx) OVER () + test_only_rank)::INTEGER AS complete_idx
             FROM ranked
             """);
+        // Split tests once per session (see item stats); only test and valid sessions are cleaned.
         await run.ExecAsync("clean held-out", """
             CREATE OR REPLACE TEMP TABLE fe_heldout AS
             SELECT e.sess, count(*) AS known
             FROM fe_events e
-            JOIN fe_session_stage s USING (sess)
+            JOIN (SELECT sess, split = 'test' AS is_test, split = 'valid' AS is_valid FROM fe_session_stage
+                  WHERE split IN ('test', 'valid')) s USING (sess)
             JOIN fe_items m USING (ikey)
-            WHERE (s.split = 'test' AND m.item_idx IS NOT NULL) OR (s.split = 'valid' AND m.in_fit)
+            WHERE (s.is_test AND m.item_idx IS NOT NULL) OR (s.is_valid AND m.in_fit)
             GROUP BY e.sess
             """);
         await run.ExecAsync("dense ids", """

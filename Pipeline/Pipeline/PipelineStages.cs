@@ -33,6 +33,7 @@ public sealed class PipelineStages(PipelineConfiguration config)
             rejected = report.Rejected,
             skipped_files = report.SkippedFiles,
             files = report.Files,
+            timings = report.Timings,
         });
         return report;
     }
