@@ -4,60 +4,100 @@ using static TorchSharp.torch;
 namespace HrnnPipeline.Scoring;
 
 /// <summary>
-/// The approximate mode's cheaper product (<see cref="ScoringOptions.Approximate"/>): the item rows projected onto
-/// their <paramref name="dimensions"/> principal directions (the top eigenvectors of O^T O; 0 = all of them) and
-/// optionally held in bfloat16; a query is projected the same way, the bias stays whole. <see cref="TiledTopK"/> keeps
-/// each user's best <paramref name="candidates"/> by these scores and rescores them exactly in float32.
+/// The approximate mode (<see cref="ScoringOptions.Approximate"/>): a block's users are grouped by k-means on their
+/// queries into clusters of about <paramref name="usersPerCluster"/>; each cluster's centroid is scored against the
+/// whole catalogue (one product row per cluster instead of one per user), and the centroid's best
+/// <paramref name="candidates"/> items are scored exactly for the cluster's users, by one dense product per cluster.
+/// Its cost is about 1/usersPerCluster + candidates/items of exact's. A user's exact top item is missed only when the
+/// centroid ranks it below its best <paramref name="candidates"/>: the recall is measured (BENCHMARKS.md), not given.
+/// Deterministic: the clusters start from evenly spaced rows.
 /// </summary>
-public sealed class CandidateIndex(int candidates, int dimensions = 0, bool bfloat16 = false) : IDisposable
+public sealed class CandidateIndex(int candidates, int usersPerCluster, int iterations = 4)
 {
-    Tensor? _source, _projection;
+    // Scalars that live as long as the class (a temporary can be finalized while libtorch reads it, see Scalars).
+    static readonly TorchSharp.Scalar Half = 0.5f, Floor = 1e-30f;
 
     public int Candidates => candidates;
-    public int Dimensions => dimensions;
-    public bool BFloat16 => bfloat16;
-    public ScalarType ScoreType => bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
-    /// <summary>[items, d] and [items] in <see cref="ScoreType"/>, once <see cref="Prepare"/> ran.</summary>
-    public Tensor? Rows { get; private set; }
-    public Tensor? Bias { get; private set; }
+    public int UsersPerCluster => usersPerCluster;
 
-    /// <summary>Builds the index for these item rows (once per pass; again only for other rows).</summary>
-    public void Prepare(HrnnModel.ItemRows items, int width)
+    /// <summary>Each row's <paramref name="k"/> + <paramref name="spare"/> best candidates [n, k + spare] (item
+    /// columns) and their exact scores, best first, from its cluster's Candidates + spare (spare: the most items a row
+    /// has seen, so exclude-seen still leaves k unseen in the candidates); with <paramref name="normalisers"/>, each row's softmax maximum and sum(exp(s - max)) over the whole
+    /// catalogue: exact over its cluster's candidates, the rest's from the centroid's to first order,
+    /// log Z_rest(q) = log Z_rest(c) + (q - c) . E[o] (E under the centroid's softmax over the rest).</summary>
+    public (Tensor Items, Tensor Scores, double[]? RowMax, double[]? RowZ) Select(Tensor queries, HrnnModel.ItemRows items,
+        int width, int k, int spare, bool normalisers)
     {
-        if (_source is not null && ReferenceEquals(_source, items.Output)) return;
-        DisposeIndex();
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        var output = items.Output.detach();
-        long h = output.shape[1];
-        Tensor rows = output;
-        if (dimensions > 0 && dimensions < h)
+        int n = (int)queries.shape[0];
+        int m = (int)Math.Min(candidates + (long)spare, width - 1);
+        int kept = Math.Min(k + spare, m);
+        var rows = items.Output.narrow(0, 0, width);
+        var bias = items.Bias.narrow(0, 0, width);
+        var (centroids, assign) = Clusters(queries, Math.Max(1, (n + usersPerCluster - 1) / usersPerCluster));
+        var centroidScores = centroids.mm(rows.t()).add_(bias.unsqueeze(0), Scalars.One);
+        centroidScores.narrow(1, 0, 1).fill_(Scalars.NegativeInfinity); // the padding is never listed
+        var (top, topItems) = centroidScores.topk(m, 1);
+
+        Tensor? restLogZ = null, restMean = null;
+        if (normalisers)
         {
-            var used = output.narrow(0, 0, width).to_type(ScalarType.Float64);
-            var (_, vectors) = linalg.eigh(used.t().mm(used)); // ascending eigenvalues: the last columns lead
-            _projection = vectors.narrow(1, h - dimensions, dimensions).to_type(output.dtype).contiguous();
-            rows = output.mm(_projection);
-            scope.MoveToOuter(_projection);
+            // The centroid's softmax over the items outside its candidates: their normaliser and mean output row.
+            var max = top.narrow(1, 0, 1);
+            var w = centroidScores.sub(max).exp_();
+            w.scatter_(1, topItems, zeros_like(top));
+            var z = w.sum(1, keepdim: true);
+            restMean = w.mm(rows).div_(z.clamp_min(Floor));
+            restLogZ = z.log_().add_(max, Scalars.One);
         }
-        Rows = rows.to_type(ScoreType).contiguous();
-        Bias = items.Bias.detach().to_type(ScoreType).contiguous();
-        scope.MoveToOuter(Rows, Bias);
-        foreach (var t in new[] { _projection, Rows, Bias }) t?.DetachFromDisposeScope();
-        _source = items.Output;
+
+        var outItems = empty(n, kept, ScalarType.Int64, device: queries.device);
+        var outScores = empty(n, kept, ScalarType.Float32, device: queries.device);
+        var rowMax = normalisers ? empty(n, device: queries.device) : null;
+        var rowZ = normalisers ? empty(n, device: queries.device) : null;
+        var counts = assign.bincount(null, centroids.shape[0]).cpu().data<long>().ToArray();
+        var order = assign.argsort();
+        long from = 0;
+        for (int c = 0; c < counts.Length; c++)
+        {
+            if (counts[c] == 0) continue;
+            var members = order.narrow(0, from, counts[c]);
+            from += counts[c];
+            var q = queries.index_select(0, members);
+            var itemsOf = topItems[c];
+            var scores = q.mm(rows.index_select(0, itemsOf).t()).add_(bias.index_select(0, itemsOf).unsqueeze(0), Scalars.One);
+            var (values, at) = scores.topk(kept, 1);
+            outItems.index_copy_(0, members, itemsOf.index_select(0, at.flatten()).view(at.shape));
+            outScores.index_copy_(0, members, values);
+            if (!normalisers) continue;
+            var best = values.narrow(1, 0, 1);
+            var rest = q.sub(centroids[c]).mv(restMean![c]).add_(restLogZ![c], Scalars.One).unsqueeze(1);
+            // Z relative to the row's best candidate: its candidates' exact terms plus the rest's.
+            var z = scores.sub(best).exp_().sum(1).add_(rest.sub(best).exp_().squeeze(1), Scalars.One);
+            rowMax!.index_copy_(0, members, best.squeeze(1));
+            rowZ!.index_copy_(0, members, z);
+        }
+        return (outItems, outScores, rowMax?.cpu().to_type(ScalarType.Float64).data<double>().ToArray(),
+            rowZ?.cpu().to_type(ScalarType.Float64).data<double>().ToArray());
     }
 
-    /// <summary>Queries [n, H] in the index's space and type.</summary>
-    public Tensor Queries(Tensor queries) => (_projection is null ? queries : queries.mm(_projection)).to_type(ScoreType);
-
-    public override string ToString() =>
-        $"{candidates} candidates from {(dimensions > 0 ? $"a {dimensions}-dimension projection" : "the full rows")}{(bfloat16 ? " in bfloat16" : "")}";
-
-    void DisposeIndex()
+    /// <summary>k-means (Lloyd, <paramref name="clusters"/> centroids from evenly spaced rows): centroids [C, H] and
+    /// each row's cluster [n].</summary>
+    (Tensor Centroids, Tensor Assign) Clusters(Tensor queries, int clusters)
     {
-        _projection?.Dispose(); Rows?.Dispose(); Bias?.Dispose();
-        _projection = Rows = Bias = null;
-        _source = null;
+        int n = (int)queries.shape[0];
+        var starts = Enumerable.Range(0, clusters).Select(c => (long)c * n / clusters).ToArray();
+        var centroids = queries.index_select(0, tensor(starts, device: queries.device));
+        Tensor Assign(Tensor cs) => queries.mm(cs.t()).sub_(cs.mul(cs).sum(1).mul_(Half).unsqueeze(0)).argmax(1);
+        for (int i = 0; i < iterations && clusters > 1; i++)
+        {
+            var assign = Assign(centroids);
+            var sums = zeros_like(centroids).index_add_(0, assign, queries, Scalars.One);
+            var counts = assign.bincount(null, clusters).to_type(queries.dtype).unsqueeze(1);
+            // An emptied cluster keeps its centroid.
+            centroids = where(counts.gt(Scalars.IntZero), sums.div(counts.clamp_min(Scalars.One)), centroids);
+        }
+        return (centroids, clusters > 1 ? Assign(centroids) : zeros(n, ScalarType.Int64, device: queries.device));
     }
 
-    public void Dispose() => DisposeIndex();
+    public override string ToString() => $"clusters of ~{usersPerCluster} users, {candidates} candidates each";
 }

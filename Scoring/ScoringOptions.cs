@@ -34,23 +34,22 @@ public sealed class ScoringOptions
     /// (null: 0.5 for binary, no filter for regression).</summary>
     public double? MinOutcome { get; set; }
 
-    /// <summary>Score by <see cref="CandidateIndex"/>'s cheaper product first, then rescore its
-    /// <see cref="ApproximateCandidates"/> best items per user exactly (float32); false (the default): exact top-k over
-    /// the whole catalogue. The score summary and each shard's marker record which was used (<c>scoring_mode</c>).</summary>
+    /// <summary>Score each user against their cluster's candidates only (<see cref="CandidateIndex"/>: users
+    /// clustered by their queries, a cluster's centroid's best <see cref="ApproximateCandidates"/> items scored exactly
+    /// for its users); false (the default): exact top-k over the whole catalogue. The score summary and each shard's
+    /// marker record which was used (<c>scoring_mode</c>).</summary>
     public bool Approximate { get; set; }
-    /// <summary>Candidates per user the approximate mode rescores exactly.</summary>
-    public int ApproximateCandidates { get; set; } = 32;
-    /// <summary>Principal directions of the item rows the approximate product uses (0: all of them).</summary>
-    public int ApproximateDimensions { get; set; }
-    /// <summary>The approximate product in bfloat16 instead of float32.</summary>
-    public bool ApproximateBFloat16 { get; set; } = true;
+    /// <summary>Items a cluster's users are scored against in the approximate mode.</summary>
+    public int ApproximateCandidates { get; set; } = 2048;
+    /// <summary>Users per cluster (about) in the approximate mode: its centroids' product costs 1/this of exact's.</summary>
+    public int ApproximateUsersPerCluster { get; set; } = 16;
 
     /// <summary>"exact" or "approximate": what score summaries and shard markers record.</summary>
     public string ScoringMode => Approximate ? "approximate" : "exact";
 
     /// <summary>The lists' computation these settings ask for.</summary>
     public TiledTopK Lists() => new(approximate: Approximate
-        ? new CandidateIndex(ApproximateCandidates, ApproximateDimensions, ApproximateBFloat16) : null);
+        ? new CandidateIndex(ApproximateCandidates, ApproximateUsersPerCluster) : null);
 
     /// <summary>Rejects settings that cannot score, with a message naming the key.</summary>
     public void Validate()
@@ -63,7 +62,7 @@ public sealed class ScoringOptions
         if (ColdItemMaxInteractions < 0) throw new PipelineException($"{SectionName}:ColdItemMaxInteractions {ColdItemMaxInteractions}: must be >= 0");
         if (ColdItemMaxAge < TimeSpan.Zero) throw new PipelineException($"{SectionName}:ColdItemMaxAge {ColdItemMaxAge}: must not be negative");
         if (ApproximateCandidates < 1) throw new PipelineException($"{SectionName}:ApproximateCandidates {ApproximateCandidates}: must be >= 1");
-        if (ApproximateDimensions < 0) throw new PipelineException($"{SectionName}:ApproximateDimensions {ApproximateDimensions}: must be >= 0 (0: all)");
+        if (ApproximateUsersPerCluster < 1) throw new PipelineException($"{SectionName}:ApproximateUsersPerCluster {ApproximateUsersPerCluster}: must be >= 1");
         if (FilterDepth < 1) throw new PipelineException($"{SectionName}:FilterDepth {FilterDepth}: must be >= 1");
         _ = HrnnPipeline.Scoring.Filters.FilterSet.From(Filters);
     }

@@ -13,8 +13,7 @@ namespace HrnnPipeline.Scoring;
 /// score alone, so the mixed top-k lies among the score top-k and the history items: the softmax normaliser is summed
 /// tile by tile, the history items' scores are read from the tiles, and only those candidates are mixed. Seen items
 /// (exclude-seen) are masked in each tile and the fill reads their scores the same way. Approximate
-/// (<see cref="CandidateIndex"/>): the tiles hold the index's cheaper scores and keep groups for its candidate count,
-/// whose items are then rescored exactly in float32.
+/// (<see cref="CandidateIndex"/>): no tiles; each row's candidates are its cluster's, scored exactly.
 /// </summary>
 public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = TiledTopK.DefaultTile, CandidateIndex? approximate = null,
     int group = TiledTopK.DefaultGroup) : HrnnInference.ICaptureLists, IDisposable
@@ -37,7 +36,6 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
     public bool Fill(HrnnInference.CaptureBlock block)
     {
         using var _ = no_grad();
-        if (approximate is not null) approximate.Prepare(block.Items, block.Width);
         for (int start = 0; start < block.Users.Length; start += rows)
         {
             using var scope = NewDisposeScope();
@@ -73,41 +71,63 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
         var all = Sparse.Of(entryRows, entryItems, device);
         var seen = Sparse.Of(entryRows.GetRange(0, seenEntries), entryItems.GetRange(0, seenEntries), device);
 
-        // Each tile keeps its best `kept` groups of `group` columns by their maxima, then the best `kept` groups
-        // of all tiles are kept, and the best `kept` items of theirs: a row's top items lie in its top groups (each top
-        // item's group has a maximum at least as high), so the wide topk runs over a group-th of the columns. Exact: k,
-        // with the product's own scores. Approximate: the index's candidates by its scores, then rescored exactly.
-        int kept = approximate is null ? k : Math.Max(approximate.Candidates, k);
+        var entryScores = new List<Tensor>();
+        Tensor candidates;
+        float[] candidateScores;
+        double[]? rowMax = null, rowZ = null;
+        if (approximate is not null)
+        {
+            // The candidates' and the entries' scores are exact; seen candidates are left out by RowLists.
+            Tensor scores;
+            (candidates, scores, rowMax, rowZ) = approximate.Select(queries, block.Items, width, k, seenCount?.Max() ?? 0, mixing);
+            candidateScores = scores.cpu().data<float>().ToArray();
+            if (all.Count > 0) entryScores.Add(ExactEntries(queries, block.Items, all.Rows, all.Items));
+        }
+        else (candidates, candidateScores, rowMax, rowZ) = ExactCandidates(block, queries, n, mixing, all, seen, entryScores);
+        int listed = (int)candidates.shape[1];
+        var sortedEntryScores = entryScores.Count == 0 ? [] : cat(entryScores, 0).cpu().data<float>().ToArray();
+        var entryScore = new float[all.Count];
+        for (int i = 0; i < all.Count; i++) entryScore[all.Order[i]] = sortedEntryScores[i];
+        var lists = new RowLists(k, listed, candidates.to_type(ScalarType.Int32).cpu().data<int>().ToArray(),
+            candidateScores, entryRows, entryItems, entryScore, seenEntries, historyWeight);
+        lists.Write(block, start, n, seenCount, mixing ? weights : null, rowMax, rowZ);
+    }
+
+    /// <summary>The exact path: the best k items of each row by the tiles' products, their scores, the normalisers.</summary>
+    (Tensor Candidates, float[] Scores, double[]? RowMax, double[]? RowZ) ExactCandidates(HrnnInference.CaptureBlock block,
+        Tensor queries, int n, bool mixing, Sparse all, Sparse seen, List<Tensor> entryScores)
+    {
+        int k = block.K, width = block.Width;
+        var device = queries.device;
+        // Each tile keeps its best k groups of `group` columns by their maxima, then the best k groups of all tiles
+        // are kept, and the best k items of theirs: a row's top items lie in its top groups (each top item's group has
+        // a maximum at least as high), so the wide topk runs over a group-th of the columns.
         var tiles = TileBounds(width, tile, group);
         int widest = tiles.Max(t => RoundUp(t.Width, group));
-        var type = approximate?.ScoreType ?? ScalarType.Float32;
-        var buffer = Buffer(ref _buffer, n, widest, type, device);
-        var scratch = mixing ? Buffer(ref _scratch, n, widest, type, device) : null;
-        var cheapQueries = approximate?.Queries(queries) ?? queries;
-        var (rowsTable, biasTable) = approximate is null ? (block.Items.Output, block.Items.Bias) : (approximate.Rows!, approximate.Bias!);
+        var buffer = Buffer(ref _buffer, n, widest, device);
+        var scratch = mixing ? Buffer(ref _scratch, n, widest, device) : null;
         var groupSize = tensor((long)group, device: device);
         var inGroup = arange(group, ScalarType.Int64, device: device);
         var tileGroupMax = new List<Tensor>(); var tileColumns = new List<Tensor>(); var tileValues = new List<Tensor>();
         var softMax = new List<Tensor>(); var softSum = new List<Tensor>();
-        var entryScores = new List<Tensor>();
-        var negInf = full(1, float.NegativeInfinity, type, device: device);
+        var negInf = full(1, float.NegativeInfinity, device: device);
         foreach (var (c0, w) in tiles)
         {
             int padded = RoundUp(w, group);
             var tileScores = buffer.narrow(0, 0, n).narrow(1, 0, padded);
             var scores = tileScores.narrow(1, 0, w);
-            scores.copy_(biasTable.narrow(0, c0, w).unsqueeze(0).expand(n, w));
-            scores.addmm_(cheapQueries, rowsTable.narrow(0, c0, w).t(), 1, 1);
+            scores.copy_(block.Items.Bias.narrow(0, c0, w).unsqueeze(0).expand(n, w));
+            scores.addmm_(queries, block.Items.Output.narrow(0, c0, w).t(), 1, 1);
             if (c0 == 0) scores.narrow(1, 0, 1).fill_(Scalars.NegativeInfinity); // the padding is never listed
             if (padded > w) tileScores.narrow(1, w, padded - w).fill_(Scalars.NegativeInfinity); // the last group's tail
-            if (approximate is null && all.In(c0, w) is ({ } rowIndex, { } columns)) entryScores.Add(scores.index(rowIndex, columns));
+            if (all.In(c0, w) is ({ } rowIndex, { } columns)) entryScores.Add(scores.index(rowIndex, columns));
             if (mixing)
             {
                 // The softmax is over the whole row, before anything is masked (the dense path mixes, then masks).
                 var max = scores.amax([1], keepdim: true);
                 var exp = scratch!.narrow(0, 0, n).narrow(1, 0, w);
                 exp.copy_(scores).sub_(max).exp_();
-                softMax.Add(max.squeeze(1).to_type(ScalarType.Float32));
+                softMax.Add(max.squeeze(1));
                 softSum.Add(exp.sum(1, type: ScalarType.Float32));
             }
             if (seen.In(c0, w) is ({ } seenRows, { } seenColumns)) scores.index_put_(negInf.expand(seenRows.shape[0]), seenRows, seenColumns);
@@ -115,54 +135,22 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
             // dimension runs along contiguous rows (one over adjacent columns was slower than topk itself).
             int stride = padded / group;
             var maxima = group == 1 ? tileScores : tileScores.view(n, group, stride).amax([1]);
-            var (groupMax, groupAt) = maxima.topk(Math.Min(kept, stride), 1);
+            var (groupMax, groupAt) = maxima.topk(Math.Min(k, stride), 1);
             var tileColumn = group == 1 ? groupAt
                 : groupAt.unsqueeze(2).add(inGroup.mul(tensor((long)stride, device: device)), IntOne).flatten(1);
-            tileGroupMax.Add(groupMax.to_type(ScalarType.Float32));
-            tileValues.Add(tileScores.gather(1, tileColumn).to_type(ScalarType.Float32));
+            tileGroupMax.Add(groupMax);
+            tileValues.Add(tileScores.gather(1, tileColumn));
             tileColumns.Add(c0 == 0 ? tileColumn : tileColumn.add(tensor((long)c0, device: device), IntOne));
         }
         var groupMaxima = cat(tileGroupMax, 1);
-        var best = groupMaxima.topk(Math.Min(kept, (int)groupMaxima.shape[1]), 1).indexes;
+        var best = groupMaxima.topk(Math.Min(k, (int)groupMaxima.shape[1]), 1).indexes;
         // Every kept group is `group` consecutive entries of the tiles' columns and values.
         var pick = group == 1 ? best : best.mul(groupSize).unsqueeze(2).add(inGroup, IntOne).flatten(1);
         var groupValues = cat(tileValues, 1).gather(1, pick);
-        var (candidateValues, at) = groupValues.topk(Math.Min(kept, (int)groupValues.shape[1]), 1);
+        var (candidateValues, at) = groupValues.topk(Math.Min(k, (int)groupValues.shape[1]), 1);
         var candidates = cat(tileColumns, 1).gather(1, pick).gather(1, at);
-        var candidateScores = candidateValues;
-        if (approximate is not null)
-        {
-            // A group's tail beyond the catalogue reads as the padding (never listed); the rest are scored exactly in
-            // float32, seen items included (RowLists leaves them out), and so are the entries.
-            candidates = candidates.mul(candidates.lt(tensor((long)width, device: device)));
-            candidateScores = Exact(queries, block.Items, candidates);
-            if (all.Count > 0) entryScores.Add(ExactEntries(queries, block.Items, all.Rows, all.Items));
-        }
-        int listed = (int)candidates.shape[1];
-        var exactScores = candidateScores.cpu().data<float>().ToArray();
-        double[]? rowMax = null, rowZ = null;
-        if (mixing)
-        {
-            (rowMax, rowZ) = Normalisers(stack(softMax, 1), stack(softSum, 1), n);
-            // The approximate normaliser is summed over the cheap scores: the candidates, which dominate it, count
-            // with their exact scores instead, so the softmax's scale beside h_u is close to the exact one.
-            if (approximate is not null) CorrectNormalisers(rowMax, rowZ, candidateValues.cpu().data<float>().ToArray(), exactScores, listed);
-        }
-        var sortedEntryScores = entryScores.Count == 0 ? [] : cat(entryScores, 0).cpu().data<float>().ToArray();
-        var entryScore = new float[all.Count];
-        for (int i = 0; i < all.Count; i++) entryScore[all.Order[i]] = sortedEntryScores[i];
-        var lists = new RowLists(k, listed, candidates.to_type(ScalarType.Int32).cpu().data<int>().ToArray(),
-            exactScores, entryRows, entryItems, entryScore, seenEntries, historyWeight);
-        lists.Write(block, start, n, seenCount, mixing ? weights : null, rowMax, rowZ);
-    }
-
-    /// <summary>Exact scores [n, C] of each row's candidate items.</summary>
-    static Tensor Exact(Tensor queries, HrnnModel.ItemRows items, Tensor candidates)
-    {
-        long n = candidates.shape[0], c = candidates.shape[1];
-        var flat = candidates.flatten();
-        var rowsOf = items.Output.index_select(0, flat).view(n, c, -1);
-        return rowsOf.bmm(queries.unsqueeze(2)).squeeze(2).Plus(items.Bias.index_select(0, flat).view(n, c));
+        var (rowMax, rowZ) = mixing ? Normalisers(stack(softMax, 1), stack(softSum, 1), n) : (null, null);
+        return (candidates, candidateValues.cpu().data<float>().ToArray(), rowMax, rowZ);
     }
 
     static Tensor ExactEntries(Tensor queries, HrnnModel.ItemRows items, Tensor rowIndex, Tensor itemIndex) =>
@@ -187,23 +175,6 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
         return (rowMax, rowZ);
     }
 
-    /// <summary>Each row's normaliser with its candidates' cheap terms exp(c - max) replaced by their exact ones.</summary>
-    static void CorrectNormalisers(double[] rowMax, double[] rowZ, float[] cheap, float[] exact, int candidates)
-    {
-        for (int r = 0; r < rowZ.Length; r++)
-        {
-            double cheapTerms = 0, exactTerms = 0;
-            for (int j = r * candidates; j < (r + 1) * candidates; j++)
-            {
-                if (float.IsNegativeInfinity(cheap[j])) continue; // masked: not in either sum (exp(-inf) = 0)
-                cheapTerms += Math.Exp(cheap[j] - rowMax[r]);
-                exactTerms += Math.Exp(exact[j] - rowMax[r]);
-            }
-            // Rounding can leave the rest a hair below zero: the candidates' exact terms are a floor.
-            rowZ[r] = Math.Max(rowZ[r] - cheapTerms, 0) + exactTerms;
-        }
-    }
-
     static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
     /// <summary>Tiles of about equal width covering columns 0..width-1, each but the last a whole number of groups.</summary>
@@ -215,12 +186,12 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
     }
 
     /// <summary>The preallocated [rows, width] buffer, grown once (never per block: fresh pages per temporary cost 3-7x).</summary>
-    Tensor Buffer(ref Tensor? buffer, int n, int width, ScalarType type, Device device)
+    Tensor Buffer(ref Tensor? buffer, int n, int width, Device device)
     {
-        if (buffer is not null && buffer.shape[0] >= n && buffer.shape[1] >= width && buffer.dtype == type && buffer.device == device)
+        if (buffer is not null && buffer.shape[0] >= n && buffer.shape[1] >= width && buffer.device == device)
             return buffer;
         buffer?.Dispose();
-        buffer = empty(Math.Max(n, rows), width, type, device: device).DetachFromDisposeScope();
+        buffer = empty(Math.Max(n, rows), width, device: device).DetachFromDisposeScope();
         return buffer;
     }
 
@@ -228,7 +199,6 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
     {
         _buffer?.Dispose();
         _scratch?.Dispose();
-        approximate?.Dispose();
     }
 
     /// <summary>Sparse (row, item) entries sorted by item, so each tile's entries are one range; <see cref="Order"/>

@@ -401,7 +401,11 @@ public sealed class HrnnTrainer : IDisposable
         using var threads = TorchRuntime.AllCores();
         var fit = new ReminderFit(_s.ValidationCutoff);
         new HrnnInference(Model, _device).Run(
-            new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1) { EvalSessions = evaluated, Fit = fit, RankedItems = _trainedItems },
+            new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1)
+            {
+                EvalSessions = evaluated, Fit = fit, RankedItems = _trainedItems,
+                Progress = new ProgressReporter("reminder fit", data.EventCount, "events"),
+            },
             _ => { }, null, ct);
         Model.train();
         var best = fit.Best();

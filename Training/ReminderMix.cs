@@ -99,6 +99,21 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
     /// </summary>
     public (Tensor Followers, Tensor Has) Followers(ReadOnlySpan<HistoryRow> rows, Device device)
     {
+        var has = GatherFollowers(rows);
+        return (Dense(rows.Length, device), tensor(has, [rows.Length, 1]).to(device));
+    }
+
+    /// <summary>The same distributions as sparse (row, item, weight) entries, and which rows have one.</summary>
+    public (long[] Rows, long[] Items, float[] Values, float[] Has) FollowerEntries(ReadOnlySpan<HistoryRow> rows)
+    {
+        var has = GatherFollowers(rows);
+        var entries = (_entryRows.ToArray(), _entryItems.ToArray(), _entryValues.ToArray(), has);
+        _entryRows.Clear(); _entryItems.Clear(); _entryValues.Clear();
+        return entries;
+    }
+
+    float[] GatherFollowers(ReadOnlySpan<HistoryRow> rows)
+    {
         var has = new float[rows.Length];
         for (int r = 0; r < rows.Length; r++)
         {
@@ -125,7 +140,7 @@ public sealed class ReminderMixer(SessionDataset data, int itemTableSize)
             }
             if (EndRow(r, total)) has[r] = 1;
         }
-        return (Dense(rows.Length, device), tensor(has, [rows.Length, 1]).to(device));
+        return has;
     }
 
     void Add(int item, float w)
@@ -200,31 +215,79 @@ public sealed class ReminderFit(int cutoff)
     readonly double[,,,] _reciprocal = new double[2, Decays.Length, Weights.Length, FollowWeights.Length];
     readonly long[] _rows = new long[2];
 
+    /// <summary>
+    /// Adds a block of validation rows: their model scores [rows, items] and targets [rows, 1]. A grid point's rank of
+    /// a target is read from a few columns per row, not the whole catalogue 128 times over: outside the row's history
+    /// and followers every item's mixed value is its softmax times a constant, so the items there that rank ahead of
+    /// the target are the best-scored ones; if more than the cutoff's worth of the best-scored items rank ahead, the
+    /// target is beyond the cutoff and adds nothing. So each row's columns are its target, its history and follower
+    /// items, and the best cutoff + (the block's largest history) + 2 by score: the ranks within the cutoff are those
+    /// of the whole catalogue, with the same float operations on the same values.
+    /// </summary>
     public void Add(ReminderMixer mixer, Tensor scores, Tensor target, ReadOnlySpan<HistoryRow> rows)
     {
         using var scope = NewDisposeScope();
-        var kinds = new long[rows.Length];
-        for (int r = 0; r < rows.Length; r++) { kinds[r] = rows[r].Start ? 1 : 0; _rows[kinds[r]]++; }
-        var isStart = tensor(kinds).to(scores.device).to_type(ScalarType.Bool);
+        int n = rows.Length, width = (int)scores.shape[1];
+        var kinds = new long[n];
+        for (int r = 0; r < n; r++) { kinds[r] = rows[r].Start ? 1 : 0; _rows[kinds[r]]++; }
+        var device = scores.device;
+        var isStart = tensor(kinds).to(device).to_type(ScalarType.Bool);
         var isNext = isStart.logical_not();
-        var probs = scores.softmax(1);
-        var (followers, has) = mixer.Followers(rows, scores.device);
+
+        // Each row's columns: the target first, then its history and follower items, then the best-scored items.
+        var histories = new (long[] Rows, long[] Items, float[] Values)[Decays.Length];
+        for (int d = 0; d < Decays.Length; d++) { float decay = Decays[d]; histories[d] = mixer.HistoryEntries(rows, _ => decay); }
+        var (fRows, fItems, fValues, hasFollowers) = mixer.FollowerEntries(rows);
+        var columns = new Dictionary<long, int>[n];
+        var targets = target.cpu().data<long>().ToArray();
+        for (int r = 0; r < n; r++) columns[r] = new() { [targets[r]] = 0 };
+        void Include(long[] entryRows, long[] entryItems)
+        {
+            for (int e = 0; e < entryRows.Length; e++) columns[entryRows[e]].TryAdd(entryItems[e], columns[entryRows[e]].Count);
+        }
+        foreach (var h in histories) Include(h.Rows, h.Items);
+        Include(fRows, fItems);
+        int best = Math.Min(width, cutoff + columns.Max(c => c.Count) + 2);
+        var top = scores.topk(best, 1).indexes.cpu().data<long>().ToArray();
+        for (int r = 0; r < n; r++)
+            for (int j = 0; j < best; j++) columns[r].TryAdd(top[r * best + j], columns[r].Count);
+        int l = columns.Max(c => c.Count);
+        var items = new long[n * l];
+        var valid = new bool[n * l];
+        for (int r = 0; r < n; r++)
+            foreach (var (item, c) in columns[r]) { items[r * l + c] = item; valid[r * l + c] = item != 0; } // 0: the padding
+        float[] Gathered(long[] entryRows, long[] entryItems, float[] values)
+        {
+            var dense = new float[n * l];
+            for (int e = 0; e < entryRows.Length; e++) dense[entryRows[e] * l + columns[entryRows[e]][entryItems[e]]] = values[e];
+            return dense;
+        }
+
+        var at = tensor(items, [n, l]).to(device);
+        var isValid = tensor(valid, [n, l]).to(device);
+        var rowScores = scores.gather(1, at);
+        var probs = scores.softmax(1).gather(1, at);
+        var followers = tensor(Gathered(fRows, fItems, fValues), [n, l]).to(device);
+        var has = tensor(hasFollowers, [n, 1]).to(device);
         // Tensors, not Scalars: a temporary Scalar handed to libtorch can be finalized mid-call (see Scalars).
-        var limit = tensor((double)cutoff).to(scores.device);
+        var limit = tensor((double)cutoff).to(device);
+        var nanRank = tensor((long)(width - 1), device: device);
         for (int d = 0; d < Decays.Length; d++)
         {
-            float decay = Decays[d];
-            var history = mixer.History(rows, _ => decay, scores.device);
+            var history = tensor(Gathered(histories[d].Rows, histories[d].Items, histories[d].Values), [n, l]).to(device);
             for (int g = 0; g < Weights.Length; g++)
             {
-                var weight = tensor(Weights[g]).to(scores.device);
+                var weight = tensor(Weights[g]).to(device);
                 var mixed = g == 0 ? probs : probs.mul(weight.OneMinus()).add(history.mul(weight));
                 for (int f = 0; f < FollowWeights.Length; f++)
                 {
-                    var v = has.mul(tensor(FollowWeights[f]).to(scores.device));
+                    var v = has.mul(tensor(FollowWeights[f]).to(device));
                     // The model alone is ranked by its raw scores, as Mix does (no softmax ties).
-                    var ranked = g == 0 && f == 0 ? scores : f == 0 ? mixed : mixed.mul(v.OneMinus()).add(followers.mul(v));
-                    var rank = HrnnInference.ConservativeRanks(ranked, target).to_type(ScalarType.Float64);
+                    var ranked = g == 0 && f == 0 ? rowScores : f == 0 ? mixed : mixed.mul(v.OneMinus()).add(followers.mul(v));
+                    // As HrnnInference.ConservativeRanks: ties rank ahead, a NaN target ranks last.
+                    var targetValue = ranked.narrow(1, 0, 1);
+                    var ahead = ranked.ge(targetValue).logical_and(isValid).sum(1);
+                    var rank = where(targetValue.squeeze(1).isnan(), nanRank, ahead).to_type(ScalarType.Float64);
                     var rr = rank.le(limit).to_type(ScalarType.Float64).div(rank);
                     if (f == 0) _reciprocal[1, d, g, 0] += rr.masked_select(isStart).sum().item<double>();
                     _reciprocal[0, d, g, f] += rr.masked_select(isNext).sum().item<double>();

@@ -58,7 +58,7 @@ static class CliOptions
         new(new Option<int?>("--k") { Description = "List length per user (default 20)" }, "Scoring:K"),
         new(new Option<bool?>("--exclude-seen") { Description = "Put items the user already consumed after all unseen ones (seen items fill only lists with fewer than k unseen)" }, "Scoring:ExcludeSeen"),
         new(new Option<double?>("--min-outcome") { Description = "binary/regression models: leave out items whose predicted value is below this (binary default 0.5)" }, "Scoring:MinOutcome"),
-        new(new Option<bool?>("--approximate") { Description = "Candidates from a cheaper product (Scoring:ApproximateDimensions), rescored exactly; not the exact top-k (default false: exact)" }, "Scoring:Approximate"),
+        new(new Option<bool?>("--approximate") { Description = "Score each user against the best items of their cluster of users (Scoring:ApproximateCandidates, Scoring:ApproximateUsersPerCluster); not always the exact top-k (default false: exact)" }, "Scoring:Approximate"),
     ];
 
     /// <summary>`generate --outcomes`: the extra columns of the synthetic log.</summary>

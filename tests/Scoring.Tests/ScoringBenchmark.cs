@@ -127,16 +127,16 @@ public sealed class ScoringBenchmark(ITestOutputHelper output)
         Exact(new TiledTopK(256, 4096), $"rows 256 x tile 4096, groups of {TiledTopK.DefaultGroup}");
         Say($"(b) exact: {exact.Seconds:F2} s against the bound {bound:F2} s: ratio {exact.Seconds / bound:F2}; {dense.Seconds / exact.Seconds:F2}x faster than the dense path");
 
-        // (c) The approximate mode: candidates from a cheaper product, rescored exactly.
+        // (c) The approximate mode: users clustered by their queries, each scored against its cluster's candidates.
         var defaults = new ScoringOptions();
-        var variants = new (int Candidates, int Dimensions, bool BFloat16)[]
+        var variants = new (int Candidates, int UsersPerCluster)[]
         {
-            (defaults.ApproximateCandidates, defaults.ApproximateDimensions, defaults.ApproximateBFloat16),
-            (64, 0, true), (32, 48, true), (32, 32, false), (256, 0, true),
+            (defaults.ApproximateCandidates, defaults.ApproximateUsersPerCluster),
+            (1024, 16), (4096, 16), (2048, 8), (2048, 32), (8192, 32),
         };
-        foreach (var (cand, dims, bf16) in variants.Distinct())
+        foreach (var (cand, per) in variants.Distinct())
         {
-            using var lists = new TiledTopK(approximate: new CandidateIndex(cand, dims, bf16));
+            using var lists = new TiledTopK(approximate: new CandidateIndex(cand, per));
             var (topK, _, seconds) = Lists(lists, blocks, k);
             Say($"(c) approximate, {lists.Approximate}: {seconds:F2} s, {exact.Seconds / seconds:F2}x faster than exact, " +
                 $"recall@{k} against exact {Recall(topK, exact.TopK, k):F4}, lists equal {Same(topK, exact.TopK, k):P2}");

@@ -59,4 +59,63 @@ public sealed class ReminderMixTests
         hurts.Add(mixer, tensor(new float[] { -9, 0, 0, 0, 0, 0, 9, 0 }, [1, 8]), tensor(new long[] { 6 }, [1, 1]), [row]);
         Assert.Equal(ReminderMix.None with { StartDecay = 1, NextDecay = 1 }, hurts.Best());
     }
+
+    [Fact]
+    public void The_fit_ranks_from_a_few_columns_exactly_as_the_whole_catalogue_ranks()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(3);
+        var rng = new Random(3);
+        const int width = 400, cutoff = 20;
+        int Item() => 1 + (int)((width - 1) * Math.Pow(rng.NextDouble(), 3));
+        int[] Session()
+        {
+            var items = new List<int>();
+            for (int n = rng.Next(2, 12); items.Count < n;)
+                if (Item() is var item && (items.Count == 0 || items[^1] != item)) items.Add(item); // no consecutive repeats
+            return items.ToArray();
+        }
+        var data = TestData.FromLists(Enumerable.Range(0, 40).Select(_ => Enumerable.Range(0, rng.Next(2, 7)).Select(_ => Session()).ToArray()).ToArray());
+        // Every prediction of each user's last session: its start, then each next item.
+        var rows = new List<HistoryRow>(); var targets = new List<long>();
+        for (int u = 0; u < 40; u++)
+        {
+            int last = data.UserStarts[u + 1] - 1, first = data.SessionStarts[last], end = data.SessionStarts[last + 1];
+            rows.Add(HistoryRow.Of(data, u, first, 0, sessionStart: true, capture: false)); targets.Add(data.Items[first]);
+            for (int e = first; e + 1 < end; e++)
+            {
+                rows.Add(HistoryRow.Of(data, u, e, e - first + 1, sessionStart: false, capture: false)); targets.Add(data.Items[e + 1]);
+            }
+        }
+        int n = rows.Count;
+        var scores = randn(n, width).mul(3);
+        var target = tensor(targets.ToArray(), [n, 1]);
+        var mixer = new ReminderMixer(data, width);
+        var fit = new ReminderFit(cutoff);
+        // In two blocks, as inference hands them over.
+        int half = n / 2;
+        fit.Add(mixer, scores.narrow(0, 0, half), target.narrow(0, 0, half), rows.ToArray().AsSpan(0, half));
+        fit.Add(mixer, scores.narrow(0, half, n - half), target.narrow(0, half, n - half), rows.ToArray().AsSpan(half));
+
+        var isStart = rows.Select(r => r.Start).ToArray();
+        var distinct = new HashSet<double>();
+        int beyond = 0;
+        foreach (float d in ReminderFit.Decays)
+            foreach (float w in ReminderFit.Weights)
+                foreach (float f in ReminderFit.FollowWeights)
+                {
+                    // The whole catalogue ranked as evaluate ranks it with this mix.
+                    var ranked = mixer.Mix(scores, rows.ToArray(), new ReminderMix(w, d, w, d, f)) ?? scores;
+                    var ranks = HrnnInference.ConservativeRanks(ranked, target).data<long>().ToArray();
+                    double Mrr(bool start) => Enumerable.Range(0, n).Where(r => isStart[r] == start)
+                        .Average(r => ranks[r] <= cutoff ? 1.0 / ranks[r] : 0);
+                    beyond += ranks.Count(r => r > cutoff);
+                    Assert.Equal(Mrr(false), fit.Mrr(false, w, d, f), 12);
+                    if (f == 0) Assert.Equal(Mrr(true), fit.Mrr(true, w, d, f), 12);
+                    distinct.Add(Mrr(false));
+                }
+        // The case is exercised: the mixes rank differently, and some targets are beyond the cutoff.
+        Assert.True(distinct.Count > 10, $"{distinct.Count} distinct MRRs");
+        Assert.True(beyond > 0);
+    }
 }
