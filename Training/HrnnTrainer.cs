@@ -324,7 +324,8 @@ public sealed class HrnnTrainer : IDisposable
             for (int i = 0; i < _tables.Length; i++)
                 leaves[i] = _tables[i].index_select(0, rows).detach().requires_grad_(true);
         // With metadata the rows read are the id rows plus the gathered items' metadata, computed once per window.
-        var items = Model.WithMetadata(Model.InputTable is null ? null : leaves[0], leaves[_outputSlot], leaves[_biasSlot], rows);
+        var idRows = IdDropout(leaves, rows);
+        var items = Model.WithMetadata(Model.InputTable is null ? null : idRows[0], idRows[_outputSlot], idRows[_biasSlot], rows);
         var outRows = items.Output;
         var outBias = items.Bias;
         Tensor? loss = null;
@@ -364,6 +365,22 @@ public sealed class HrnnTrainer : IDisposable
         loss!.backward();
         optimizer.Step(rows, leaves.Select(l => l.grad).ToList());
         return state;
+    }
+
+    /// <summary>The window's id rows, with those of a random <see cref="HrnnSettings.MetadataIdDropout"/> share of its
+    /// items zeroed (the same items on the input and output side), so those items are represented by their metadata
+    /// alone, as a cold item is. The leaves themselves stay unmasked: the optimizer reads their gradients.</summary>
+    Tensor[] IdDropout(Tensor[] leaves, Tensor rows)
+    {
+        if (_s.MetadataIdDropout <= 0 || !Model.HasItemMetadata) return leaves;
+        // Tensors, not Scalars: a temporary Scalar handed to libtorch can be finalized mid-call (see Scalars).
+        var p = tensor(_s.MetadataIdDropout, device: rows.device);
+        var keep = rand(rows.shape[0], device: rows.device).ge(p).to_type(leaves[_outputSlot].dtype);
+        var masked = (Tensor[])leaves.Clone();
+        int[] slots = Model.InputTable is null ? [_outputSlot, _biasSlot] : [0, _outputSlot, _biasSlot];
+        foreach (int slot in slots.Distinct())
+            masked[slot] = leaves[slot].mul(leaves[slot].dim() == 1 ? keep : keep.unsqueeze(1));
+        return masked;
     }
 
     /// <summary>Full-ranking next-item metrics and log loss on the validation sessions, each user bootstrapped with their
