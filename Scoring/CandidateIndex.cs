@@ -7,13 +7,18 @@ namespace HrnnPipeline.Scoring;
 /// The approximate mode (<see cref="ScoringOptions.Approximate"/>): a block's users are grouped by k-means on their
 /// queries into clusters of about <paramref name="usersPerCluster"/>; each cluster's centroid is scored against the
 /// whole catalogue (one product row per cluster instead of one per user), and the centroid's best
-/// <paramref name="candidates"/> items are scored exactly for the cluster's users, by one dense product per cluster.
+/// <paramref name="candidates"/> items (by the centroid's score plus <paramref name="reach"/> x the members' spread x
+/// the item row's length) are scored exactly for the cluster's users, by one dense product per cluster.
 /// Its cost is about 1/usersPerCluster + candidates/items of exact's. A user's exact top item is missed only when the
 /// centroid ranks it below its best <paramref name="candidates"/>: the recall is measured (BENCHMARKS.md), not given.
 /// Deterministic: the clusters start from evenly spaced rows.
 /// </summary>
-public sealed class CandidateIndex(int candidates, int usersPerCluster, int iterations = 4)
+public sealed class CandidateIndex(int candidates, int usersPerCluster, double reach = CandidateIndex.DefaultReach, int iterations = 4)
 {
+    /// <summary>How far past the centroid the candidates reach (see Select); 0.4 kept recall@20 at 0.99 on the model
+    /// measured (BENCHMARKS.md, "Scoring: exact tiles and the approximate mode").</summary>
+    public const double DefaultReach = 0.4;
+
     // Scalars that live as long as the class (a temporary can be finalized while libtorch reads it, see Scalars).
     static readonly TorchSharp.Scalar Half = 0.5f, Floor = 1e-30f;
 
@@ -35,6 +40,16 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, int iter
         var bias = items.Bias.narrow(0, 0, width);
         var (centroids, assign) = Clusters(queries, Math.Max(1, (n + usersPerCluster - 1) / usersPerCluster));
         var centroidScores = centroids.mm(rows.t()).add_(bias.unsqueeze(0), Scalars.One);
+        if (reach > 0)
+        {
+            // A member q scores item i at c.o_i + b_i + (q - c).o_i: the items whose rows are long vary most across the
+            // cluster, so they are chosen with reach x (the members' RMS distance from c) x |o_i| added.
+            var spread = queries.sub(centroids.index_select(0, assign)).pow(2).sum(1);
+            var rms = zeros(centroids.shape[0], device: queries.device).index_add_(0, assign, spread, Scalars.One)
+                .div_(assign.bincount(null, centroids.shape[0]).to_type(queries.dtype).clamp_min(Scalars.One)).sqrt_()
+                .mul_(tensor(reach, device: queries.device));
+            centroidScores.add_(rms.unsqueeze(1).mul(rows.norm(1, true).t()), Scalars.One);
+        }
         centroidScores.narrow(1, 0, 1).fill_(Scalars.NegativeInfinity); // the padding is never listed
         var (top, topItems) = centroidScores.topk(m, 1);
 
@@ -99,5 +114,5 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, int iter
         return (centroids, clusters > 1 ? Assign(centroids) : zeros(n, ScalarType.Int64, device: queries.device));
     }
 
-    public override string ToString() => $"clusters of ~{usersPerCluster} users, {candidates} candidates each";
+    public override string ToString() => $"clusters of ~{usersPerCluster} users, {candidates} candidates each" + (reach > 0 ? $", reach {reach}" : "");
 }

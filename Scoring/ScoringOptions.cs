@@ -40,9 +40,9 @@ public sealed class ScoringOptions
     /// marker record which was used (<c>scoring_mode</c>).</summary>
     public bool Approximate { get; set; }
     /// <summary>Items a cluster's users are scored against in the approximate mode.</summary>
-    public int ApproximateCandidates { get; set; } = 2048;
+    public int ApproximateCandidates { get; set; } = 4096;
     /// <summary>Users per cluster (about) in the approximate mode: its centroids' product costs 1/this of exact's.</summary>
-    public int ApproximateUsersPerCluster { get; set; } = 16;
+    public int ApproximateUsersPerCluster { get; set; } = 32;
 
     /// <summary>"exact" or "approximate": what score summaries and shard markers record.</summary>
     public string ScoringMode => Approximate ? "approximate" : "exact";

@@ -79,7 +79,7 @@ for target in $sizes; do
     size=$(label "$target")
     users=$(awk -v e="$target" 'BEGIN { printf "%d", 1260000 * e / 36832389 + 0.5 }')
     dir=$scratch/$size
-    db=hrnn_scaling_${size//./_}
+    db=$(echo "hrnn_scaling_${size//./_}" | tr "[:upper:]" "[:lower:]") # unquoted names fold to lower case in psql
     free_gb=$(df -BG --output=avail "$scratch" | tail -1 | tr -dc 0-9)
     if (( free_gb < min_free_gb )); then
         echo "stopping before $size: ${free_gb} GB free on $scratch's disk, fewer than $min_free_gb" >&2

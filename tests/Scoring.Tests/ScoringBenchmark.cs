@@ -100,15 +100,18 @@ public sealed class ScoringBenchmark(ITestOutputHelper output)
             }
             return sw.Elapsed.TotalSeconds;
         }
+        // HRNN_SCORE_BENCH_QUICK=1: the bound, exact by default and the approximate variants only (the dense path on one
+        // block); HRNN_SCORE_BENCH_APPROX: other approximate variants ("candidates:usersPerCluster:reach,...").
+        bool quick = Environment.GetEnvironmentVariable("HRNN_SCORE_BENCH_QUICK") == "1";
         // The bound: the same product in the scorer's row blocks, over whole rows and over its tiles; the faster counts.
         var (rowsB, tileB) = (TiledTopK.DefaultRows, TiledTopK.DefaultTile);
-        double wholeRows = Bound(rowsB, width, false), tiled = Bound(rowsB, tileB, false), tiledTopk = Bound(rowsB, tileB, true);
+        double wholeRows = Bound(rowsB, width, false), tiled = Bound(rowsB, tileB, false), tiledTopk = quick ? double.NaN : Bound(rowsB, tileB, true);
         double bound = Math.Min(wholeRows, tiled);
         Say($"(a) bound, addmm [{rowsB} x {h}] x [{h} x {width}] blocks: {wholeRows:F2} s ({Gflops(wholeRows):F1} GFLOP/s); in tiles of {tileB}: " +
             $"{tiled:F2} s ({Gflops(tiled):F1} GFLOP/s); bound {bound:F2} s. For comparison addmm + topk({k}) per tile: {tiledTopk:F2} s");
 
         // The dense path the scorer had (blocks of 2M / items rows, every temporary fresh), stage by stage.
-        var dense = DenseLists(model, items, blocks, k, width);
+        var dense = DenseLists(model, items, quick ? blocks.Take(1).ToList() : blocks, k, width);
         Say($"dense path (before): {dense.Seconds:F2} s = product {dense.Product:F2} + mix {dense.Mix:F2} + padding {dense.Padding:F2} + topk and copy {dense.TopK:F2}");
 
         // (b) The scorer's exact tiled top-k, as configured by default, then two other shapes for the record.
@@ -122,21 +125,29 @@ public sealed class ScoringBenchmark(ITestOutputHelper output)
                 return result;
             }
         }
-        var exact = Exact(new TiledTopK(), $"rows {rowsB} x tile {tileB}, groups of {TiledTopK.DefaultGroup} (the default)");
-        Exact(new TiledTopK(group: 1), $"rows {rowsB} x tile {tileB}, topk over every column (no groups)");
-        Exact(new TiledTopK(256, 4096), $"rows 256 x tile 4096, groups of {TiledTopK.DefaultGroup}");
-        Say($"(b) exact: {exact.Seconds:F2} s against the bound {bound:F2} s: ratio {exact.Seconds / bound:F2}; {dense.Seconds / exact.Seconds:F2}x faster than the dense path");
+        var exact = Lists(new TiledTopK(), blocks, k);
+        Say($"(b) exact, rows {rowsB} x tile {tileB}, groups of {TiledTopK.DefaultGroup} (the default): {exact.Seconds:F2} s, {users / exact.Seconds:N0} users/s, {exact.Seconds / bound:F2}x the bound");
+        if (!quick)
+        {
+            Exact(new TiledTopK(), $"rows {rowsB} x tile {tileB}, groups of {TiledTopK.DefaultGroup} (the default), again, against the dense path");
+            Exact(new TiledTopK(group: 1), $"rows {rowsB} x tile {tileB}, topk over every column (no groups)");
+            Exact(new TiledTopK(256, 4096), $"rows 256 x tile 4096, groups of {TiledTopK.DefaultGroup}");
+        }
+        if (!quick) Say($"(b) exact: {exact.Seconds:F2} s against the bound {bound:F2} s: ratio {exact.Seconds / bound:F2}; {dense.Seconds / exact.Seconds:F2}x faster than the dense path");
 
         // (c) The approximate mode: users clustered by their queries, each scored against its cluster's candidates.
         var defaults = new ScoringOptions();
-        var variants = new (int Candidates, int UsersPerCluster)[]
+        var variants = new (int Candidates, int UsersPerCluster, double Reach)[]
         {
-            (defaults.ApproximateCandidates, defaults.ApproximateUsersPerCluster),
-            (1024, 16), (4096, 16), (2048, 8), (2048, 32), (8192, 32),
+            (defaults.ApproximateCandidates, defaults.ApproximateUsersPerCluster, CandidateIndex.DefaultReach),
+            (4096, 32, 0), (2048, 16, 0), (2048, 16, CandidateIndex.DefaultReach), (8192, 64, CandidateIndex.DefaultReach),
         };
-        foreach (var (cand, per) in variants.Distinct())
+        if (Environment.GetEnvironmentVariable("HRNN_SCORE_BENCH_APPROX") is { Length: > 0 } chosen)
+            variants = chosen.Split(',').Select(v => v.Split(':')).Select(p => (int.Parse(p[0], CultureInfo.InvariantCulture),
+                int.Parse(p[1], CultureInfo.InvariantCulture), double.Parse(p[2], CultureInfo.InvariantCulture))).ToArray();
+        foreach (var (cand, per, reach) in variants.Distinct())
         {
-            using var lists = new TiledTopK(approximate: new CandidateIndex(cand, per));
+            using var lists = new TiledTopK(approximate: new CandidateIndex(cand, per, reach));
             var (topK, _, seconds) = Lists(lists, blocks, k);
             Say($"(c) approximate, {lists.Approximate}: {seconds:F2} s, {exact.Seconds / seconds:F2}x faster than exact, " +
                 $"recall@{k} against exact {Recall(topK, exact.TopK, k):F4}, lists equal {Same(topK, exact.TopK, k):P2}");
