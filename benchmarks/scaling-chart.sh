@@ -47,5 +47,5 @@ for i, s in enumerate(stages):
 out.append('</svg>')
 open(svg, 'w').write('\n'.join(out))
 PY
-rsvg-convert "$svg" -o "$png"
+rsvg-convert "$svg" -o "$png" && rm -f "$svg"
 echo "chart: $png"
