@@ -22,9 +22,6 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, double r
     // Scalars that live as long as the class (a temporary can be finalized while libtorch reads it, see Scalars).
     static readonly TorchSharp.Scalar Half = 0.5f, Floor = 1e-30f;
 
-    public int Candidates => candidates;
-    public int UsersPerCluster => usersPerCluster;
-
     /// <summary>Each row's <paramref name="k"/> + <paramref name="spare"/> best candidates [n, k + spare] (item
     /// columns) and their exact scores, best first, from its cluster's Candidates + spare (spare: the most items a row
     /// has seen, so exclude-seen still leaves k unseen in the candidates); with <paramref name="normalisers"/>, each row's softmax maximum and sum(exp(s - max)) over the whole
@@ -39,6 +36,7 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, double r
         var rows = items.Output.narrow(0, 0, width);
         var bias = items.Bias.narrow(0, 0, width);
         var (centroids, assign) = Clusters(queries, Math.Max(1, (n + usersPerCluster - 1) / usersPerCluster));
+        var sizes = assign.bincount(null, centroids.shape[0]);
         var centroidScores = centroids.mm(rows.t()).add_(bias.unsqueeze(0), Scalars.One);
         if (reach > 0)
         {
@@ -46,7 +44,7 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, double r
             // cluster, so they are chosen with reach x (the members' RMS distance from c) x |o_i| added.
             var spread = queries.sub(centroids.index_select(0, assign)).pow(2).sum(1);
             var rms = zeros(centroids.shape[0], device: queries.device).index_add_(0, assign, spread, Scalars.One)
-                .div_(assign.bincount(null, centroids.shape[0]).to_type(queries.dtype).clamp_min(Scalars.One)).sqrt_()
+                .div_(sizes.to_type(queries.dtype).clamp_min(Scalars.One)).sqrt_()
                 .mul_(tensor(reach, device: queries.device));
             centroidScores.add_(rms.unsqueeze(1).mul(rows.norm(1, true).t()), Scalars.One);
         }
@@ -69,7 +67,7 @@ public sealed class CandidateIndex(int candidates, int usersPerCluster, double r
         var outScores = empty(n, kept, ScalarType.Float32, device: queries.device);
         var rowMax = normalisers ? empty(n, device: queries.device) : null;
         var rowZ = normalisers ? empty(n, device: queries.device) : null;
-        var counts = assign.bincount(null, centroids.shape[0]).cpu().data<long>().ToArray();
+        var counts = sizes.cpu().data<long>().ToArray();
         var order = assign.argsort();
         long from = 0;
         for (int c = 0; c < counts.Length; c++)

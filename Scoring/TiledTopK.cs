@@ -69,12 +69,11 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
             historyWeight = hValues;
         }
         var all = Sparse.Of(entryRows, entryItems, device);
-        var seen = Sparse.Of(entryRows.GetRange(0, seenEntries), entryItems.GetRange(0, seenEntries), device);
 
         var entryScores = new List<Tensor>();
         Tensor candidates;
         float[] candidateScores;
-        double[]? rowMax = null, rowZ = null;
+        double[]? rowMax, rowZ;
         if (approximate is not null)
         {
             // The candidates' and the entries' scores are exact; seen candidates are left out by RowLists.
@@ -83,7 +82,12 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
             candidateScores = scores.cpu().data<float>().ToArray();
             if (all.Count > 0) entryScores.Add(ExactEntries(queries, block.Items, all.Rows, all.Items));
         }
-        else (candidates, candidateScores, rowMax, rowZ) = ExactCandidates(block, queries, n, mixing, all, seen, entryScores);
+        else
+        {
+            // The exact tiles mask the seen items themselves.
+            var seen = Sparse.Of(entryRows.GetRange(0, seenEntries), entryItems.GetRange(0, seenEntries), device);
+            (candidates, candidateScores, rowMax, rowZ) = ExactCandidates(block, queries, n, mixing, all, seen, entryScores);
+        }
         int listed = (int)candidates.shape[1];
         var sortedEntryScores = entryScores.Count == 0 ? [] : cat(entryScores, 0).cpu().data<float>().ToArray();
         var entryScore = new float[all.Count];
