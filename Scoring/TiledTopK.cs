@@ -22,10 +22,6 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
     public const int DefaultTile = 8192;
     public const int DefaultGroup = 8;
 
-    // Integer tensors take an integer alpha; one that lives as long as the class (a temporary can be finalized while
-    // libtorch reads it, see Scalars).
-    static readonly TorchSharp.Scalar IntOne = 1;
-
     Tensor? _buffer, _scratch;
     ReminderMixer? _mixer;
     SessionDataset? _mixerData;
@@ -141,15 +137,15 @@ public sealed class TiledTopK(int rows = TiledTopK.DefaultRows, int tile = Tiled
             var maxima = group == 1 ? tileScores : tileScores.view(n, group, stride).amax([1]);
             var (groupMax, groupAt) = maxima.topk(Math.Min(k, stride), 1);
             var tileColumn = group == 1 ? groupAt
-                : groupAt.unsqueeze(2).add(inGroup.mul(tensor((long)stride, device: device)), IntOne).flatten(1);
+                : groupAt.unsqueeze(2).add(inGroup.mul(tensor((long)stride, device: device)), Scalars.IntOne).flatten(1);
             tileGroupMax.Add(groupMax);
             tileValues.Add(tileScores.gather(1, tileColumn));
-            tileColumns.Add(c0 == 0 ? tileColumn : tileColumn.add(tensor((long)c0, device: device), IntOne));
+            tileColumns.Add(c0 == 0 ? tileColumn : tileColumn.add(tensor((long)c0, device: device), Scalars.IntOne));
         }
         var groupMaxima = cat(tileGroupMax, 1);
         var best = groupMaxima.topk(Math.Min(k, (int)groupMaxima.shape[1]), 1).indexes;
         // Every kept group is `group` consecutive entries of the tiles' columns and values.
-        var pick = group == 1 ? best : best.mul(groupSize).unsqueeze(2).add(inGroup, IntOne).flatten(1);
+        var pick = group == 1 ? best : best.mul(groupSize).unsqueeze(2).add(inGroup, Scalars.IntOne).flatten(1);
         var groupValues = cat(tileValues, 1).gather(1, pick);
         var (candidateValues, at) = groupValues.topk(Math.Min(k, (int)groupValues.shape[1]), 1);
         var candidates = cat(tileColumns, 1).gather(1, pick).gather(1, at);

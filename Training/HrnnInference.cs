@@ -34,6 +34,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
     // a 1,024-row block (400 MB per temporary) ran 3-7x slower, its time going to fresh pages for every temporary.
     const long ScoreBlockFloats = 2_000_000;
     readonly int _scoreBlock = (int)Math.Clamp(ScoreBlockFloats / model.ItemTableSize, 8, 1024);
+    TiledRanks? _tiles;
 
     public sealed record Request(SessionDataset Data, int BatchSize, int TopK)
     {
@@ -181,6 +182,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             }
         }
         request.Progress?.Done();
+        _tiles?.Dispose();
+        _tiles = null;
         foreach (var s in state.Session) s.Dispose();
         state.User?.Dispose();
     }
@@ -223,6 +226,16 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases, HrnnModel.ItemRows items,
         int width, Tensor? cold)
     {
+        if (k == 0 && mixer is null && fit is null && outcomeQueries is null && cold is null)
+        {
+            // No lists, the model alone (validation): ranks and losses from tiles of items, no dense scores.
+            var tiledRanks = new long[targets.Length];
+            var tiledLoss = new float[targets.Length];
+            var tiledNaN = new bool[targets.Length];
+            _tiles ??= new TiledRanks();
+            _tiles.Rank(queries, targets, items, width, tiledRanks, tiledLoss, tiledNaN);
+            return new PredictionRows(users, positions, targets, tiledRanks, [], 0, tiledLoss, tiledNaN);
+        }
         var predicted = outcomeQueries is null ? null : new float[targets.Length];
         var ranks = new long[targets.Length];
         var nanTarget = new bool[targets.Length];
@@ -252,6 +265,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             if (cold is not null) RanksAmong(ranked, target, cold).cpu().data<long>().CopyTo(amongCold!, start);
             // The model's own log loss (validation loss), whatever the list mixes in.
             scores.logsumexp(1).Minus(scores.gather(1, target).squeeze(1)).cpu().data<float>().CopyTo(logLoss, start);
+            if (k == 0) continue; // ranks only (validation of a model with a value head)
             var top = ranked.topk(k, 1).indexes.to_type(ScalarType.Int32).cpu();
             top.data<int>().CopyTo(topK, start * k);
         }

@@ -391,7 +391,8 @@ public sealed class HrnnTrainer : IDisposable
         using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
         long n = 0;
-        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 1)
+        // TopK 0: no lists, so the ranks and losses come from tiles of items (TiledRanks), never dense scores.
+        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 0)
             {
                 EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events"),
                 RankedItems = _trainedItems,

@@ -16,6 +16,8 @@ public static class Scalars
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity;
     public static readonly Scalar Tiny = 1e-24f;
     public static readonly Scalar IntZero = 0;
+    /// <summary>The alpha of integer tensors' add (a float alpha is refused there).</summary>
+    public static readonly Scalar IntOne = 1;
 
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);
     public static Tensor Minus(this Tensor a, Tensor b) => a.sub(b); // no Scalar involved

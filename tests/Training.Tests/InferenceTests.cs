@@ -92,6 +92,81 @@ public sealed class InferenceTests
             Assert.All(a.Item2.Zip(b.Item2), p => Assert.Equal(p.First, p.Second, 1e-6));
     }
 
+    /// <summary>Validation ranks from tiles of items (<see cref="TiledRanks"/>): the ranks, NaN flags and losses of the
+    /// dense scores, over tiles and row blocks that divide nothing evenly, with exact ties (duplicated item rows, the
+    /// target's own among them), a NaN item, a NaN target and a catalogue narrower than the table.</summary>
+    [Fact]
+    public void Tiled_ranks_are_the_dense_scores_ranks_and_losses()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(11);
+        const int table = 300, width = 291, hidden = 16, rows = 45;
+        var output = randn(table, hidden);
+        var bias = randn(table).mul(tensor(0.1f));
+        var rng = new Random(2);
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.Next(1, width)).ToArray();
+        // Exact ties: copies of target rows elsewhere in the catalogue (before and after the target, other tiles too).
+        for (int i = 0; i < 12; i++)
+        {
+            int copy = rng.Next(1, width);
+            output[copy] = output[targets[i]].clone();
+            bias[copy] = bias[targets[i]].clone();
+        }
+        output[7] = full(hidden, float.NaN); // an item that never ranks ahead
+        var queries = randn(rows, hidden);
+        queries[3] = full(hidden, float.NaN); // its target ranks last
+        var items = new HrnnModel.ItemRows(output, output, bias, false);
+
+        var dense = HrnnModel.Score(queries, output, bias).narrow(1, 0, width);
+        dense.index_fill_(1, tensor(new long[] { 0 }), Scalars.NegativeInfinity);
+        var target = tensor(targets.Select(t => (long)t).ToArray()).unsqueeze(1);
+        var denseRanks = HrnnInference.ConservativeRanks(dense, target).data<long>().ToArray();
+        var denseLoss = dense.logsumexp(1).Minus(dense.gather(1, target).squeeze(1)).data<float>().ToArray();
+
+        foreach (var (blockRows, tile) in new[] { (7, 61), (512, 8192), (45, 290), (1, 1) })
+        {
+            using var tiles = new TiledRanks(blockRows, tile);
+            var ranks = new long[rows]; var loss = new float[rows]; var nan = new bool[rows];
+            tiles.Rank(queries, targets, items, width, ranks, loss, nan);
+            Assert.Equal(denseRanks, ranks);
+            Assert.Equal(width - 1, ranks[3]);
+            Assert.Equal(Enumerable.Range(0, rows).Select(r => r == 3), nan);
+            for (int r = 0; r < rows; r++)
+                if (r == 3) Assert.True(float.IsNaN(loss[r]));
+                else Assert.Equal(denseLoss[r], loss[r], 1e-4f);
+        }
+        // The duplicated targets tie with their copies: conservative ranks count both.
+        Assert.Contains(Enumerable.Range(0, 12), i => denseRanks[i] > 1);
+    }
+
+    /// <summary>A request without lists (validation's TopK 0) takes the tiled path and ranks as the dense one does.</summary>
+    [Theory]
+    [InlineData(ModelKind.HrnnInit)]
+    [InlineData(ModelKind.Rnn)]
+    public void A_request_without_lists_ranks_as_one_with_lists(ModelKind kind)
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(13);
+        using var model = RandomModel(kind);
+        // The third user's 150-click test session spans several 64-step chunks, each ranked by one call.
+        var (data, evaluated) = UserHistories.Join(TestData.FromLists([[[1, 2, 3], [4, 5]], [[6, 7, 8]], [[2, 9], [3, 4, 5]]]),
+            TestData.FromLists([[[5, 6, 7]], [[8, 9]], [[.. Enumerable.Range(0, 150).Select(i => 1 + i * 7 % 9)]]]));
+        List<(int, int, long, float)> Ranks(int topK)
+        {
+            var result = new List<(int, int, long, float)>();
+            new HrnnInference(model, CPU).Run(new HrnnInference.Request(data, 2, topK) { EvalSessions = evaluated }, rows =>
+            {
+                Assert.Equal(topK == 0 ? 0 : rows.Rank.Length * topK, rows.TopK.Length);
+                for (int i = 0; i < rows.Rank.Length; i++)
+                    result.Add((rows.UserBlock[i], rows.Position[i], rows.Rank[i], MathF.Round(rows.LogLoss[i], 4)));
+            }, null);
+            return [.. result.OrderBy(p => p.Item1).ThenBy(p => p.Item2)];
+        }
+        var withLists = Ranks(3);
+        Assert.NotEmpty(withLists);
+        Assert.Equal(withLists, Ranks(0));
+    }
+
     /// <summary>The state a user's next session starts from, captured as scoring does.</summary>
     static float[] NextSessionState(HrnnModel model, int[][][] users)
     {
