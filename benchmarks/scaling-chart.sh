@@ -2,7 +2,7 @@
 # Issue #14, "How cost grows": a log-log chart (PNG) of each stage's wall time against the log's events, from
 # benchmarks/scaling.sh's TSV, and each stage's slope (least squares of log wall on log events: 1 = linear).
 #
-#   benchmarks/scaling-chart.sh SCRATCH_DIR/scaling.tsv OUT.png     # prints the slopes; needs python3 and rsvg-convert
+#   benchmarks/scaling-chart.sh SCRATCH_DIR/scaling.tsv OUT.png     # prints the slopes; needs python3 and librsvg
 set -euo pipefail
 tsv=${1:?scaling.tsv}
 png=${2:?OUT.png}
@@ -47,5 +47,21 @@ for i, s in enumerate(stages):
 out.append('</svg>')
 open(svg, 'w').write('\n'.join(out))
 PY
-rsvg-convert "$svg" -o "$png" && rm -f "$svg"
+if command -v rsvg-convert >/dev/null; then
+    rsvg-convert "$svg" -o "$png"
+else # librsvg's library without its command-line tool (Debian 12 ships rsvg-convert apart): render through cairo
+    python3 - "$svg" "$png" <<'PY'
+import ctypes, sys
+rsvg, cairo = ctypes.CDLL('librsvg-2.so.2'), ctypes.CDLL('libcairo.so.2')
+rsvg.rsvg_handle_new_from_file.restype = cairo.cairo_image_surface_create.restype = cairo.cairo_create.restype = ctypes.c_void_p
+handle = rsvg.rsvg_handle_new_from_file(sys.argv[1].encode(), None)
+if not handle: sys.exit(f"librsvg could not read {sys.argv[1]}")
+surface = ctypes.c_void_p(cairo.cairo_image_surface_create(0, 720, 480))  # CAIRO_FORMAT_ARGB32, the chart's size
+context = ctypes.c_void_p(cairo.cairo_create(surface))
+cairo.cairo_set_source_rgb(context, ctypes.c_double(1), ctypes.c_double(1), ctypes.c_double(1)); cairo.cairo_paint(context)
+rsvg.rsvg_handle_render_cairo(ctypes.c_void_p(handle), context)
+if cairo.cairo_surface_write_to_png(surface, sys.argv[2].encode()) != 0: sys.exit(f"could not write {sys.argv[2]}")
+PY
+fi
+rm -f "$svg"
 echo "chart: $png"
