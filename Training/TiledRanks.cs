@@ -22,9 +22,6 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
 
     Tensor? _buffer;
 
-    /// <summary>Blocks recounted because the threshold product and a tile disagreed on a target's score.</summary>
-    public int Recounted { get; private set; }
-
     /// <summary>Ranks over columns 1..width-1 of the item rows (the padding column 0 never counts), and
     /// logsumexp(scores) - score(target) over all columns, as <see cref="HrnnInference.ConservativeRanks"/> and the
     /// dense path compute them from the full scores; a NaN target ranks last (width - 1).</summary>
@@ -47,17 +44,11 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
             var q = queries.narrow(0, start, n);
             var target = tensor(targets.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray()).to(device);
             // The target scores from a product of the same n rows (column j is row j's target): the diagonal.
-            var own = empty(n, n, device: device);
-            own.copy_(items.Bias.index_select(0, target).unsqueeze(0).expand(n, n));
-            own.addmm_(q, items.Output.index_select(0, target).t(), 1, 1);
-            var threshold = own.diagonal().clone();
+            var threshold = HrnnModel.Score(q, items.Output.index_select(0, target), items.Bias.index_select(0, target))
+                .diagonal().clone();
             var (ahead, fromTiles, max, sum) = Pass(q, targets.AsSpan(start, n), threshold, items, width);
             bool agree = threshold.eq(fromTiles).logical_or(threshold.isnan().logical_and(fromTiles.isnan())).all().item<bool>();
-            if (!agree)
-            {
-                Recounted++;
-                ahead = Pass(q, targets.AsSpan(start, n), fromTiles, items, width).Ahead;
-            }
+            if (!agree) ahead = Pass(q, targets.AsSpan(start, n), fromTiles, items, width).Ahead;
             var isNaN = fromTiles.isnan();
             where(isNaN, tensor((long)(width - 1), device: device), ahead).cpu().data<long>().CopyTo(ranks, start);
             isNaN.cpu().data<bool>().CopyTo(nanTarget, start);
