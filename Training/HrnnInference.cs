@@ -59,6 +59,13 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         /// <summary>Computes the captured lists instead of the dense per-block path below (scoring: Scoring's tiled exact
         /// and approximate top-k); null: the dense path, which is also the reference they are tested against.</summary>
         public ICaptureLists? Lists { get; init; }
+        /// <summary>Predict session starts too (validation, which scores next items only, leaves them out).</summary>
+        public bool RankSessionStarts { get; init; } = true;
+        /// <summary>Without lists and the model alone (validation): ranks need only be exact up to this cutoff, and only
+        /// the predictions of every <see cref="LossUserStride"/>-th user block get a loss, the others NaN and ranks
+        /// beyond the cutoff that are lower bounds (<see cref="TiledRanks"/>). 0: exact ranks and losses everywhere.</summary>
+        public int RankCutoff { get; init; }
+        public int LossUserStride { get; init; } = 1;
     }
 
     /// <summary>Captured users' lists from their query vectors, written into <see cref="CaptureBlock"/>'s arrays.</summary>
@@ -130,7 +137,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
                         capRows.Add(HistoryRow.Of(data, chunk.User[row], -1, 0, sessionStart: true, capture: true));
                     }
                     if (chunk.EvalUser[row] < 0) continue;
-                    if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0) startRows.Add(b);
+                    if ((flags & StepFlags.SessionStart) != 0 && initial is not null && chunk.Input[row] != 0 && request.RankSessionStarts)
+                        startRows.Add(b);
                     if (chunk.Target[row] != 0) nextRows.Add(b);
                 }
                 // The prediction lists follow the query order exactly: this step's start rows, then its next rows.
@@ -171,7 +179,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             if (onPredictions is not null && predTarget.Count > 0)
                 onPredictions(RankTargets(cat(queries, 0), outcomeQueries.Count > 0 ? cat(outcomeQueries, 0) : null,
                     predUser.ToArray(), predPos.ToArray(), predTarget.ToArray(), k, predRows.ToArray(), mixer, request.Fit,
-                    request.MinOutcome, baseline is null ? null : predBase.ToArray(), items, width, cold));
+                    request.MinOutcome, baseline is null ? null : predBase.ToArray(), items, width, cold, request));
             if (onCapture is not null && capUsers.Count > 0)
                 onCapture(Capture(capUsers.ToArray(), captureUser, captureSession, k, request.ExcludeSeen ? data : null, capRows.ToArray(), mixer,
                     request.MinOutcome, baseline is null ? null : capBase.ToArray(), items, width, request.Lists, data));
@@ -224,7 +232,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
 
     PredictionRows RankTargets(Tensor queries, Tensor? outcomeQueries, int[] users, int[] positions, int[] targets, int k,
         HistoryRow[] history, ReminderMixer? mixer, ReminderFit? fit, double? minOutcome, float[]? bases, HrnnModel.ItemRows items,
-        int width, Tensor? cold)
+        int width, Tensor? cold, Request request)
     {
         if (k == 0 && mixer is null && fit is null && outcomeQueries is null && cold is null)
         {
@@ -233,7 +241,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var tiledLoss = new float[targets.Length];
             var tiledNaN = new bool[targets.Length];
             _tiles ??= new TiledRanks();
-            _tiles.Rank(queries, targets, items, width, tiledRanks, tiledLoss, tiledNaN);
+            bool[]? withLoss = request.LossUserStride > 1 ? users.Select(u => u % request.LossUserStride == 0).ToArray() : null;
+            _tiles.Rank(queries, targets, items, width, tiledRanks, tiledLoss, tiledNaN, request.RankCutoff, withLoss);
             return new PredictionRows(users, positions, targets, tiledRanks, [], 0, tiledLoss, tiledNaN);
         }
         var predicted = outcomeQueries is null ? null : new float[targets.Length];

@@ -43,6 +43,10 @@ public sealed record TrainedModel(HrnnTrainer Trainer, TrainResult Result, HrnnT
 public sealed class HrnnTrainer : IDisposable
 {
     const int StepsPerChunk = 64;
+    /// <summary>Validation's loss is a diagnostic (early stopping reads MRR@cutoff): it is the mean over every fourth
+    /// validation user's predictions, whose ranking then needs every item's score; the others stop once their target
+    /// is out of the cutoff (BENCHMARKS.md, "Validation: stopping at the cutoff").</summary>
+    public const int ValidationLossUserStride = 4;
     readonly HrnnSettings _s;
     readonly IdMap _items;
     readonly Device _device;
@@ -390,12 +394,13 @@ public sealed class HrnnTrainer : IDisposable
         int k = _s.ValidationCutoff;
         using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
-        long n = 0;
-        // TopK 0: no lists, so the ranks and losses come from tiles of items (TiledRanks), never dense scores.
+        long n = 0, lossRows = 0;
+        // TopK 0: no lists, so the ranks and losses come from tiles of items (TiledRanks), never dense scores; ranks
+        // exact to the cutoff, and the loss, which nothing chooses by, from every fourth user's predictions.
         new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 0)
             {
                 EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events"),
-                RankedItems = _trainedItems,
+                RankedItems = _trainedItems, RankSessionStarts = false, RankCutoff = k, LossUserStride = ValidationLossUserStride,
             },
             rows =>
             {
@@ -405,12 +410,15 @@ public sealed class HrnnTrainer : IDisposable
                     // validation loss of rnn and hrnn incomparable, as they did the training loss.
                     if (rows.Position[i] == 0) continue;
                     n++;
-                    loss += rows.LogLoss[i];
                     if (rows.Rank[i] <= k) { hits++; rr += 1.0 / rows.Rank[i]; }
+                    // A NaN target's loss is NaN and counts (a broken model shows); other NaNs are rows without a loss.
+                    if (float.IsNaN(rows.LogLoss[i]) && !rows.NaNTarget[i]) continue;
+                    lossRows++;
+                    loss += rows.LogLoss[i];
                 }
             }, null, ct);
         Model.train();
-        return (loss / Math.Max(n, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
+        return (loss / Math.Max(lossRows, 1), hits / Math.Max(n, 1), rr / Math.Max(n, 1));
     }
 
     /// <summary>The kept weights' validation predictions, ranked once per point of the mix's grid.</summary>

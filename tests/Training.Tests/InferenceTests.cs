@@ -137,6 +137,28 @@ public sealed class InferenceTests
         }
         // The duplicated targets tie with their copies: conservative ranks count both.
         Assert.Contains(Enumerable.Range(0, 12), i => denseRanks[i] > 1);
+
+        // Stopping at a cutoff: rows without a loss rank exactly up to the cutoff and above it beyond; rows with one
+        // are as before.
+        const int cutoff = 5;
+        var withLoss = Enumerable.Range(0, rows).Select(r => r % 3 == 0).ToArray();
+        Assert.Contains(Enumerable.Range(0, rows), r => !withLoss[r] && denseRanks[r] <= cutoff);
+        Assert.Contains(Enumerable.Range(0, rows), r => !withLoss[r] && denseRanks[r] > cutoff + TiledRanks.EarlyExitMargin);
+        foreach (var (blockRows, tile) in new[] { (7, 61), (512, 8192), (1, 1) })
+        {
+            using var tiles = new TiledRanks(blockRows, tile);
+            var ranks = new long[rows]; var loss = new float[rows]; var nan = new bool[rows];
+            tiles.Rank(queries, targets, items, width, ranks, loss, nan, cutoff, withLoss);
+            Assert.Equal(Enumerable.Range(0, rows).Select(r => r == 3), nan);
+            Assert.Equal(width - 1, ranks[3]);
+            for (int r = 0; r < rows; r++)
+            {
+                if (withLoss[r] || denseRanks[r] <= cutoff) Assert.Equal(denseRanks[r], ranks[r]);
+                else Assert.InRange(ranks[r], cutoff + 1, denseRanks[r]);
+                if (withLoss[r] && r != 3) Assert.Equal(denseLoss[r], loss[r], 1e-4f);
+                if (!withLoss[r]) Assert.True(float.IsNaN(loss[r]));
+            }
+        }
     }
 
     /// <summary>A request without lists (validation's TopK 0) takes the tiled path and ranks as the dense one does.</summary>
