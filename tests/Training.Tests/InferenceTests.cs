@@ -189,6 +189,43 @@ public sealed class InferenceTests
         Assert.Equal(withLists, Ranks(0));
     }
 
+    /// <summary>Validation's request: ranks exact to the cutoff everywhere, losses (and exact ranks beyond it) only for
+    /// every LossUserStride-th user block, no session-start rows.</summary>
+    [Fact]
+    public void A_validation_request_ranks_to_its_cutoff_and_samples_the_loss_by_user()
+    {
+        TorchRuntime.EnsureLoaded();
+        manual_seed(17);
+        // 59 items, so that ranks pass the cutoff plus the early-exit margin.
+        using var model = new HrnnModel(new HrnnSettings { Model = ModelKind.HrnnInit, SessionHidden = 8, UserHidden = 8 }, 60);
+        var (data, evaluated) = UserHistories.Join(TestData.FromLists([[[1, 22, 3], [44, 5]], [[6, 57, 8]], [[2, 39], [3, 4, 15]], [[7, 1]]]),
+            TestData.FromLists([[[5, 16, 27, 38, 49]], [[8, 9, 51, 2]], [[.. Enumerable.Range(0, 40).Select(i => 1 + i * 7 % 59)]], [[3, 36, 59]]]));
+        Dictionary<(int, int), (long Rank, float Loss)> Ranks(HrnnInference.Request request)
+        {
+            var result = new Dictionary<(int, int), (long, float)>();
+            new HrnnInference(model, CPU).Run(request, rows =>
+            {
+                for (int i = 0; i < rows.Rank.Length; i++) result.Add((rows.UserBlock[i], rows.Position[i]), (rows.Rank[i], rows.LogLoss[i]));
+            }, null);
+            return result;
+        }
+        const int cutoff = 2;
+        var exact = Ranks(new HrnnInference.Request(data, 2, 0) { EvalSessions = evaluated });
+        var validation = Ranks(new HrnnInference.Request(data, 2, 0)
+            { EvalSessions = evaluated, RankSessionStarts = false, RankCutoff = cutoff, LossUserStride = 2 });
+        Assert.Contains(exact.Keys, key => key.Item2 == 0);
+        Assert.Equal(exact.Keys.Where(key => key.Item2 > 0).Order(), validation.Keys.Order());
+        Assert.Contains(validation, p => p.Key.Item1 % 2 == 1 && exact[p.Key].Rank > cutoff + TiledRanks.EarlyExitMargin);
+        foreach (var (key, (rank, loss)) in validation)
+        {
+            var (exactRank, exactLoss) = exact[key];
+            if (key.Item1 % 2 == 0) { Assert.Equal(exactRank, rank); Assert.Equal(exactLoss, loss, 1e-5f); continue; }
+            Assert.True(float.IsNaN(loss));
+            if (exactRank <= cutoff) Assert.Equal(exactRank, rank);
+            else Assert.InRange(rank, cutoff + 1, exactRank);
+        }
+    }
+
     /// <summary>The state a user's next session starts from, captured as scoring does.</summary>
     static float[] NextSessionState(HrnnModel model, int[][][] users)
     {

@@ -204,7 +204,7 @@ public sealed class TrainerTests(ITestOutputHelper output)
                 n++;
                 if (rows.Rank[i] <= 20) rr += 1.0 / rows.Rank[i];
                 // Validation's loss: every ValidationLossUserStride-th user's predictions.
-                if (rows.UserBlock[i] % HrnnTrainer.ValidationLossUserStride != 0) continue;
+                if (rows.UserBlock[i] % HrnnTrainer.ValidationLossUserStride(data.UserCount) != 0) continue;
                 lossRows++;
                 loss += rows.LogLoss[i];
             }
