@@ -23,7 +23,8 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
     public const int DefaultTile = 2048;
 
     /// <summary>Rows whose count passes the cutoff by this many items leave the pass early: a last-bit difference in
-    /// the target's score (see the class summary) could move a rank by the items tied with it, never by this many.</summary>
+    /// the target's score (see the class summary) moves a rank only by the items within that last bit of it, which in
+    /// practice are none or one, not eight.</summary>
     public const int EarlyExitMargin = 8;
 
     Tensor? _buffer;
@@ -44,6 +45,8 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
         bool[] nanTarget, int cutoff = 0, bool[]? withLoss = null)
     {
         using var _ = no_grad();
+        if (targets.Any(t => t < 1 || t >= width))
+            throw new ArgumentOutOfRangeException(nameof(targets), $"a target outside the ranked items 1..{width - 1}");
         var device = queries.device;
         int columns = Math.Min(tile, width);
         if (_buffer is null || _buffer.shape[1] < columns)

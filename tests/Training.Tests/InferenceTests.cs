@@ -131,17 +131,18 @@ public sealed class InferenceTests
             Assert.Equal(denseRanks, ranks);
             Assert.Equal(width - 1, ranks[3]);
             Assert.Equal(Enumerable.Range(0, rows).Select(r => r == 3), nan);
-            for (int r = 0; r < rows; r++)
-                if (r == 3) Assert.True(float.IsNaN(loss[r]));
-                else Assert.Equal(denseLoss[r], loss[r], 1e-4f);
+            // The NaN item makes every row's normaliser NaN, in the dense scores as here; the losses are checked below.
+            Assert.All(denseLoss, l => Assert.True(float.IsNaN(l)));
+            Assert.All(loss, l => Assert.True(float.IsNaN(l)));
         }
         // The duplicated targets tie with their copies: conservative ranks count both.
         Assert.Contains(Enumerable.Range(0, 12), i => denseRanks[i] > 1);
 
-        // Stopping at a cutoff: rows without a loss rank exactly up to the cutoff and above it beyond; rows with one
-        // are as before.
+        // Stopping at a cutoff: rows without a loss (the NaN target's among them) rank exactly up to the cutoff and
+        // above it beyond; rows with one are as before.
         const int cutoff = 5;
-        var withLoss = Enumerable.Range(0, rows).Select(r => r % 3 == 0).ToArray();
+        var withLoss = Enumerable.Range(0, rows).Select(r => r % 3 == 1).ToArray();
+        Assert.False(withLoss[3]);
         Assert.Contains(Enumerable.Range(0, rows), r => !withLoss[r] && denseRanks[r] <= cutoff);
         Assert.Contains(Enumerable.Range(0, rows), r => !withLoss[r] && denseRanks[r] > cutoff + TiledRanks.EarlyExitMargin);
         foreach (var (blockRows, tile) in new[] { (7, 61), (512, 8192), (1, 1) })
@@ -155,10 +156,27 @@ public sealed class InferenceTests
             {
                 if (withLoss[r] || denseRanks[r] <= cutoff) Assert.Equal(denseRanks[r], ranks[r]);
                 else Assert.InRange(ranks[r], cutoff + 1, denseRanks[r]);
-                if (withLoss[r] && r != 3) Assert.Equal(denseLoss[r], loss[r], 1e-4f);
-                if (!withLoss[r]) Assert.True(float.IsNaN(loss[r]));
+                Assert.True(float.IsNaN(loss[r]));
             }
         }
+
+        // The losses themselves, without the NaN item (which makes every row's normaliser NaN) and the NaN query.
+        output[7] = randn(hidden);
+        queries[3] = randn(hidden);
+        var clean = HrnnModel.Score(queries, output, bias).narrow(1, 0, width);
+        clean.index_fill_(1, tensor(new long[] { 0 }), Scalars.NegativeInfinity);
+        var cleanLoss = clean.logsumexp(1).Minus(clean.gather(1, target).squeeze(1)).data<float>().ToArray();
+        Assert.All(cleanLoss, l => Assert.True(float.IsFinite(l) && l > 0, $"loss {l}"));
+        foreach (var (blockRows, tile) in new[] { (7, 61), (512, 8192) })
+            foreach (var mask in new bool[]?[] { null, withLoss })
+            {
+                using var tiles = new TiledRanks(blockRows, tile);
+                var ranks = new long[rows]; var loss = new float[rows]; var nan = new bool[rows];
+                tiles.Rank(queries, targets, items, width, ranks, loss, nan, mask is null ? 0 : cutoff, mask);
+                for (int r = 0; r < rows; r++)
+                    if (mask is null || mask[r]) Assert.Equal(cleanLoss[r], loss[r], 1e-4f);
+                    else Assert.True(float.IsNaN(loss[r]));
+            }
     }
 
     /// <summary>A request without lists (validation's TopK 0) takes the tiled path and ranks as the dense one does.</summary>
