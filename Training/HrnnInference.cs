@@ -66,6 +66,8 @@ public sealed class HrnnInference(HrnnModel model, Device device)
         /// beyond the cutoff that are lower bounds (<see cref="TiledRanks"/>). 0: exact ranks and losses everywhere.</summary>
         public int RankCutoff { get; init; }
         public int LossUserStride { get; init; } = 1;
+        /// <summary>Whether the predictions of user block <paramref name="userBlock"/> get a loss.</summary>
+        public bool GivesLoss(int userBlock) => LossUserStride <= 1 || userBlock % LossUserStride == 0;
     }
 
     /// <summary>Captured users' lists from their query vectors, written into <see cref="CaptureBlock"/>'s arrays.</summary>
@@ -241,7 +243,7 @@ public sealed class HrnnInference(HrnnModel model, Device device)
             var tiledLoss = new float[targets.Length];
             var tiledNaN = new bool[targets.Length];
             _tiles ??= new TiledRanks();
-            bool[]? withLoss = request.LossUserStride > 1 ? users.Select(u => u % request.LossUserStride == 0).ToArray() : null;
+            bool[]? withLoss = request.LossUserStride > 1 ? users.Select(request.GivesLoss).ToArray() : null;
             _tiles.Rank(queries, targets, items, width, tiledRanks, tiledLoss, tiledNaN, request.RankCutoff, withLoss);
             return new PredictionRows(users, positions, targets, tiledRanks, [], 0, tiledLoss, tiledNaN);
         }

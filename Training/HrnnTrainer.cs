@@ -399,14 +399,15 @@ public sealed class HrnnTrainer : IDisposable
         using var threads = TorchRuntime.AllCores();
         double loss = 0, hits = 0, rr = 0;
         long n = 0, lossRows = 0;
-        int stride = ValidationLossUserStride(data.UserCount);
         // TopK 0: no lists, so the ranks and losses come from tiles of items (TiledRanks), never dense scores; ranks
         // exact to the cutoff, and the loss, which nothing chooses by, from a sample of the users' predictions.
-        new HrnnInference(Model, _device).Run(new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 0)
-            {
-                EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events"),
-                RankedItems = _trainedItems, RankSessionStarts = false, RankCutoff = k, LossUserStride = stride,
-            },
+        var request = new HrnnInference.Request(data, Math.Max(_s.BatchSize, 256), 0)
+        {
+            EvalSessions = evaluated, Progress = new ProgressReporter("validation", data.EventCount, "events"),
+            RankedItems = _trainedItems, RankSessionStarts = false, RankCutoff = k,
+            LossUserStride = ValidationLossUserStride(data.UserCount),
+        };
+        new HrnnInference(Model, _device).Run(request,
             rows =>
             {
                 for (int i = 0; i < rows.Rank.Length; i++)
@@ -417,7 +418,7 @@ public sealed class HrnnTrainer : IDisposable
                     n++;
                     if (rows.Rank[i] <= k) { hits++; rr += 1.0 / rows.Rank[i]; }
                     // The loss rows are the sampled users'; a NaN target counts wherever it is (a broken model shows).
-                    if (rows.UserBlock[i] % stride != 0 && !rows.NaNTarget[i]) continue;
+                    if (!request.GivesLoss(rows.UserBlock[i]) && !rows.NaNTarget[i]) continue;
                     lossRows++;
                     loss += rows.LogLoss[i];
                 }

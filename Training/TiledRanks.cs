@@ -59,9 +59,7 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
         var early = cutoff <= 0 ? [] : Enumerable.Range(0, targets.Length).Where(r => withLoss is not null && !withLoss[r]).ToArray();
         Blocks(full, queries, targets, (q, t, at) =>
         {
-            var threshold = TargetScores(q, t, items);
-            var (ahead, fromTiles, max, sum) = Pass(q, t, threshold, items, width);
-            if (!Same(threshold, fromTiles)) ahead = Pass(q, t, fromTiles, items, width).Ahead;
+            var (ahead, fromTiles, max, sum) = ExactPass(q, t, TargetScores(q, t, items), items, width);
             var top = max.amax([1], keepdim: true);
             var normaliser = sum.mul(max.sub(top).exp_()).sum(1).log_().add_(top.squeeze(1), Scalars.One);
             Store(at, ahead, fromTiles, width, ranks, nanTarget);
@@ -183,17 +181,24 @@ public sealed class TiledRanks(int rows = TiledRanks.DefaultRows, int tile = Til
             {
                 // As Rank's full pass: the count against the target scores of the same tiles (the sorted tiles' value
                 // of a target can differ in the last bit from the unsorted ones').
-                var survivors = q.index_select(0, index);
-                var survivorTargets = active.Select(r => targets[r]).ToArray();
-                var (again, unsorted, _, _) = Pass(survivors, survivorTargets, given, _sortedFor!, width);
-                if (!Same(given, unsorted))
-                    again = Pass(survivors, survivorTargets, unsorted, _sortedFor!, width).Ahead;
+                var (again, unsorted, _, _) = ExactPass(q.index_select(0, index), active.Select(r => targets[r]).ToArray(), given,
+                    _sortedFor!, width);
                 var recount = again.cpu().data<long>().ToArray();
                 for (int j = 0; j < active.Length; j++) counts[active[j]] = recount[j];
                 fromTiles.index_copy_(0, index, unsorted);
             }
         }
         return (tensor(counts).to(device), fromTiles);
+    }
+
+    /// <summary><see cref="Pass"/> with exact counts: against <paramref name="threshold"/>, and where a tile's own score
+    /// of a target differs from it in the last bit, once more against the tiles' scores.</summary>
+    (Tensor Ahead, Tensor FromTiles, Tensor Max, Tensor Sum) ExactPass(Tensor q, int[] targets, Tensor threshold,
+        HrnnModel.ItemRows items, int width)
+    {
+        var (ahead, fromTiles, max, sum) = Pass(q, targets, threshold, items, width);
+        if (!Same(threshold, fromTiles)) ahead = Pass(q, targets, fromTiles, items, width).Ahead;
+        return (ahead, fromTiles, max, sum);
     }
 
     /// <summary>One pass over the tiles: per row the items 1..width-1 at or above <paramref name="threshold"/>, the
